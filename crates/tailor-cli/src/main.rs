@@ -1,0 +1,2 @@
+//! The tailor CLI.
+fn main() {}
