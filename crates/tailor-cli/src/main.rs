@@ -1,2 +1,306 @@
-//! The tailor CLI.
-fn main() {}
+//! `tailor`: check, evaluate and format rules packages from the command line.
+//!
+//! Exit codes: 0 when the command did its job (an outcome was produced: digest, quiet or
+//! empty); 1 when the rules or the data were rejected; 2 for usage errors.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tailor_engine::{Event, EventKind, History, Package, Profile};
+use tailor_lang::{Diagnostic, Diagnostics, SourceMap};
+
+mod text;
+
+#[derive(Parser)]
+#[command(
+    name = "tailor",
+    version,
+    about = "Tailor: a personalization rules engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a package: exit 0 with a summary when it is sound, 1 with every diagnostic.
+    Check {
+        /// The package directory.
+        package: PathBuf,
+    },
+    /// Evaluate one event for one user and print the outcome.
+    Digest(DigestArgs),
+    /// Rewrite a package's files in canonical form (comments kept).
+    Fmt {
+        package: PathBuf,
+        /// Only check: list the files that are not in canonical form and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct DigestArgs {
+    /// The package directory.
+    package: PathBuf,
+    /// The user's profile id.
+    #[arg(long)]
+    user: String,
+    /// Profiles (JSON lines). Default: PACKAGE/profiles.jsonl.
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// The catalog (JSON lines). Default: PACKAGE/catalog.jsonl.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Delivery history (JSON lines). Default: none.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// The event kind.
+    #[arg(long, default_value = "enter", value_parser = parse_kind)]
+    event: EventKind,
+    /// The event's time (RFC 3339). Default: now.
+    #[arg(long, value_parser = parse_time)]
+    at: Option<jiff::Timestamp>,
+    /// `event.text` (text messages).
+    #[arg(long)]
+    text: Option<String>,
+    /// `event.key` (clicks, scans, subscriptions by QR code).
+    #[arg(long)]
+    key: Option<String>,
+    /// `event.url` (views).
+    #[arg(long)]
+    url: Option<String>,
+    /// `event.lat` (location reports).
+    #[arg(long, allow_negative_numbers = true)]
+    lat: Option<f64>,
+    /// `event.lon` (location reports).
+    #[arg(long, allow_negative_numbers = true)]
+    lon: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn parse_kind(s: &str) -> Result<EventKind, String> {
+    EventKind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown event kind `{s}`; expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    s.parse::<jiff::Timestamp>().map_err(|e| {
+        format!("`{s}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}")
+    })
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set.
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// A failure already explained to the user; the exit code is 1.
+struct Rejected(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { package } => check(&package),
+        Command::Digest(args) => digest(args),
+        Command::Fmt { package, check } => fmt(&package, check),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Rejected(msg)) => {
+            eprint!("{msg}");
+            if !msg.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(package: &Path) -> Result<Package, Rejected> {
+    let pkg = Package::load(package).map_err(|e| {
+        let n = e.diagnostics.error_count();
+        Rejected(format!(
+            "{}error: `{}` was rejected: {n} error{}\n",
+            e.render(color()),
+            package.display(),
+            if n == 1 { "" } else { "s" }
+        ))
+    })?;
+    if !pkg.warnings().is_empty() {
+        eprint!("{}", pkg.warnings().render(pkg.sources(), color()));
+    }
+    Ok(pkg)
+}
+
+fn check(package: &Path) -> Result<(), Rejected> {
+    let pkg = load(package)?;
+    let s = pkg.summary();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    println!(
+        "ok: {} — {}, {}, {}, {}, {} ({})",
+        package.display(),
+        plural(s.rules, "rule"),
+        plural(s.segments, "segment"),
+        plural(s.scripts, "script"),
+        plural(s.sections, "section"),
+        plural(s.learns, "learn item"),
+        plural(s.files, "file"),
+    );
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String, Rejected> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Rejected(format!("error: cannot read `{}`: {e}", path.display())))
+}
+
+fn data_error(sources: &SourceMap, d: &Diagnostics) -> Rejected {
+    let n = d.error_count();
+    Rejected(format!(
+        "{}error: the data was rejected: {n} error{}\n",
+        d.render(sources, color()),
+        if n == 1 { "" } else { "s" }
+    ))
+}
+
+fn digest(a: DigestArgs) -> Result<(), Rejected> {
+    let pkg = load(&a.package)?;
+    let profiles_path = a
+        .profiles
+        .clone()
+        .unwrap_or_else(|| a.package.join("profiles.jsonl"));
+    let catalog_path = a
+        .catalog
+        .clone()
+        .unwrap_or_else(|| a.package.join("catalog.jsonl"));
+    let mut sources = SourceMap::new();
+    let name = |p: &Path| p.display().to_string();
+    let profiles = pkg
+        .parse_profiles(&mut sources, &name(&profiles_path), &read(&profiles_path)?)
+        .map_err(|d| data_error(&sources, &d))?;
+    let catalog = pkg
+        .parse_catalog(&mut sources, &name(&catalog_path), &read(&catalog_path)?)
+        .map_err(|d| data_error(&sources, &d))?;
+    let history = match &a.history {
+        Some(h) => History::parse(&mut sources, &name(h), &read(h)?)
+            .map_err(|d| data_error(&sources, &d))?,
+        None => History::default(),
+    };
+    let Some(profile) = profiles.iter().find(|p| p.id() == a.user) else {
+        return Err(unknown_user(&a.user, &profiles, &profiles_path));
+    };
+    let event = Event {
+        kind: a.event,
+        at: a.at.unwrap_or_else(jiff::Timestamp::now),
+        text: a.text,
+        key: a.key,
+        url: a.url,
+        lat: a.lat,
+        lon: a.lon,
+        precision: None,
+    };
+    let outcome = pkg.evaluate(&event, profile, &catalog, &history);
+    match a.format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&outcome.to_json()).unwrap_or_default();
+            println!("{json}");
+        }
+        Format::Text => print!(
+            "{}",
+            text::render(
+                &pkg,
+                &outcome,
+                std::io::stdout().is_terminal() && color_allowed()
+            )
+        ),
+    }
+    Ok(())
+}
+
+fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn unknown_user(user: &str, profiles: &[Profile], path: &Path) -> Rejected {
+    let ids: Vec<&str> = profiles.iter().map(Profile::id).collect();
+    let mut d = Diagnostic::error(
+        "tailor::unknown_user",
+        format!("no profile with id `{user}` in `{}`", path.display()),
+    );
+    d = match tailor_lang::suggest(user, ids.iter().copied()) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(format!("the file has {} profiles", ids.len())),
+    };
+    Rejected(Diagnostics::from(d).render(&SourceMap::new(), color()))
+}
+
+fn fmt(package: &Path, check_only: bool) -> Result<(), Rejected> {
+    let paths = tailor_engine::package::rules_files(package).map_err(|e| {
+        Rejected(format!(
+            "error: cannot read package `{}`: {e}",
+            package.display()
+        ))
+    })?;
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let mut changed = Vec::new();
+    let mut outputs = Vec::new();
+    for p in &paths {
+        let text = read(p)?;
+        let id = sources.add(p.display().to_string(), text.as_str());
+        let (file, d) = tailor_lang::parse_file(id, &text);
+        if d.has_errors() {
+            diags.extend(d);
+            continue;
+        }
+        let formatted = tailor_lang::format_file(&file, &text);
+        if formatted != text {
+            changed.push(p.clone());
+            outputs.push((p.clone(), formatted));
+        }
+    }
+    if diags.has_errors() {
+        return Err(Rejected(format!(
+            "{}error: cannot format files with syntax errors\n",
+            diags.render(&sources, color())
+        )));
+    }
+    if check_only {
+        if changed.is_empty() {
+            println!("ok: {} files in canonical form", paths.len());
+            return Ok(());
+        }
+        let list: Vec<String> = changed
+            .iter()
+            .map(|p| format!("  {}", p.display()))
+            .collect();
+        return Err(Rejected(format!(
+            "not in canonical form (run `tailor fmt {}`):\n{}\n",
+            package.display(),
+            list.join("\n")
+        )));
+    }
+    for (p, text) in outputs {
+        std::fs::write(&p, text)
+            .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", p.display())))?;
+        println!("formatted {}", p.display());
+    }
+    Ok(())
+}

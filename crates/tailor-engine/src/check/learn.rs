@@ -1,0 +1,182 @@
+//! Checking `learn` items (§9): every statement against the profile schema.
+
+use tailor_lang::Diagnostic;
+use tailor_lang::ast::{self, Stmt};
+use tailor_lang::suggest;
+
+use super::{Checker, ExprCtx};
+use crate::ir::{CExpr, CLearn, CStmt};
+use crate::schema::PROFILE_ID;
+use crate::value::{Ty, Value};
+
+impl Checker<'_> {
+    pub(super) fn learn(&mut self, l: &ast::Learn) -> CLearn {
+        let ctx = ExprCtx::learn();
+        let when = l
+            .when
+            .as_ref()
+            .map(|w| self.bool_expr(w, ExprCtx::when(), "a learn's `when`"));
+        let mut stmts = Vec::new();
+        for s in &l.stmts {
+            let Some((slot, ty)) = self.target(s.path()) else {
+                // Still check the expressions, for their own errors.
+                match s {
+                    Stmt::Set { value, .. }
+                    | Stmt::Add { value, .. }
+                    | Stmt::Remove { value, .. } => {
+                        self.expr(value, ctx);
+                    }
+                    Stmt::Incr { key, by, .. } => {
+                        self.expr(key, ctx);
+                        if let Some(b) = by {
+                            self.expr(b, ctx);
+                        }
+                    }
+                    Stmt::Unset { .. } => {}
+                }
+                continue;
+            };
+            let field = s.path().dotted();
+            let stmt = match s {
+                Stmt::Set { value, .. } => {
+                    let (c, t) = self.expr(value, ctx);
+                    if !t.fits(ty) {
+                        self.error(
+                            Diagnostic::error(
+                                "tailor::type_mismatch",
+                                format!("cannot set `profile.{field}` (`{ty}`) to a `{t}`"),
+                            )
+                            .at(value.span, format!("this is `{t}`"))
+                            .help(format!("the schema declares `{field}: {ty}`")),
+                        );
+                    }
+                    CStmt::Set { slot, value: c }
+                }
+                Stmt::Unset { .. } => CStmt::Unset { slot },
+                Stmt::Add { value, path, .. } | Stmt::Remove { value, path, .. } => {
+                    let (c, t) = self.expr(value, ctx);
+                    let verb = if matches!(s, Stmt::Add { .. }) {
+                        "add"
+                    } else {
+                        "remove"
+                    };
+                    match ty {
+                        Ty::SetString | Ty::SetInt => {
+                            let elem = ty.element().unwrap_or(Ty::Any);
+                            if !t.fits(elem) {
+                                self.error(
+                                    Diagnostic::error(
+                                        "tailor::type_mismatch",
+                                        format!(
+                                            "cannot {verb} a `{t}` to `profile.{field}` (`{ty}`)"
+                                        ),
+                                    )
+                                    .at(value.span, format!("this is `{t}`"))
+                                    .help(format!("`{field}` holds `{elem}` values")),
+                                );
+                            }
+                        }
+                        _ => self.error(
+                            Diagnostic::error(
+                                "tailor::type_mismatch",
+                                format!("`{verb}` needs a set, but `profile.{field}` is `{ty}`"),
+                            )
+                            .at(path.span, "not a set")
+                            .help("use `set profile.FIELD = …` for other types"),
+                        ),
+                    }
+                    if verb == "add" {
+                        CStmt::Add { slot, value: c }
+                    } else {
+                        CStmt::Remove { slot, value: c }
+                    }
+                }
+                Stmt::Incr { key, by, path, .. } => {
+                    let (k, kt) = self.expr(key, ctx);
+                    if !kt.fits(Ty::String) {
+                        self.error(
+                            Diagnostic::error(
+                                "tailor::type_mismatch",
+                                format!("a map key is a `string`, found `{kt}`"),
+                            )
+                            .at(key.span, format!("this is `{kt}`")),
+                        );
+                    }
+                    let elem = match ty {
+                        Ty::MapInt => Ty::Int,
+                        Ty::MapFloat => Ty::Float,
+                        _ => {
+                            self.error(
+                                Diagnostic::error("tailor::type_mismatch", format!("`incr` needs a map of numbers, but `profile.{field}` is `{ty}`"))
+                                    .at(path.span, "not `map<int>` or `map<float>`"),
+                            );
+                            Ty::Any
+                        }
+                    };
+                    let by_c = match by {
+                        Some(b) => {
+                            let (c, t) = self.expr(b, ctx);
+                            if !t.fits(elem) {
+                                self.error(
+                                    Diagnostic::error(
+                                        "tailor::type_mismatch",
+                                        format!("cannot add a `{t}` to `profile.{field}` (`{ty}`)"),
+                                    )
+                                    .at(b.span, format!("this is `{t}`")),
+                                );
+                            }
+                            c
+                        }
+                        None => CExpr::Const(Value::Int(1)),
+                    };
+                    CStmt::Incr {
+                        slot,
+                        key: k,
+                        by: by_c,
+                    }
+                }
+            };
+            stmts.push(stmt);
+        }
+        CLearn {
+            on: l.on.iter().map(|k| k.kind).collect(),
+            when,
+            stmts,
+            span: l.span,
+        }
+    }
+
+    /// The slot and type of a learn statement's target.
+    fn target(&mut self, p: &ast::ProfilePath) -> Option<(usize, Ty)> {
+        let dotted = p.dotted();
+        match self.profile.slot(&dotted) {
+            Some(PROFILE_ID) => {
+                self.error(
+                    Diagnostic::error("tailor::readonly_field", "`profile.id` cannot be changed")
+                        .at(p.span, "the profile's identity")
+                        .help("learn into another field"),
+                );
+                None
+            }
+            Some(slot) => Some((
+                slot,
+                self.profile.field(slot).map_or(Ty::Any, |f| f.ty.into()),
+            )),
+            None => {
+                let mut d = Diagnostic::error(
+                    "tailor::unknown_field",
+                    format!("unknown field `profile.{dotted}`"),
+                )
+                .at(p.span, "not declared in `profile { … }`");
+                d = match suggest(&dotted, self.profile.names()) {
+                    Some(s) => d.help(format!("did you mean `profile.{s}`?")),
+                    None => d.help(format!(
+                        "declare it in `profile {{ … }}` first, as in `{dotted}: string`"
+                    )),
+                };
+                self.error(d);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Data: profiles, the catalog, events and delivery history, loaded from JSON lines and
+//! validated against the package's schemas. A bad record is a diagnostic that names the
+//! file, the line, the record's id, the field, and the expected and found types.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tailor_lang::ast::{EventKind, Type};
+use tailor_lang::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+
+use crate::schema::{self, Schema};
+use crate::value::{Value, from_json, json_kind};
+
+/// A user's profile: typed values by schema slot, and the JSON it came from (fields the
+/// schema does not declare are kept there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub values: Vec<Option<Value>>,
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Profile {
+    pub fn id(&self) -> &str {
+        match self.values.get(schema::PROFILE_ID) {
+            Some(Some(Value::Str(s))) => s,
+            _ => "",
+        }
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&Value> {
+        self.values.get(slot).and_then(Option::as_ref)
+    }
+}
+
+/// A content block: built-in fields then `content { … }` fields, by slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub values: Vec<Option<Value>>,
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Block {
+    pub fn get(&self, slot: usize) -> Option<&Value> {
+        self.values.get(slot).and_then(Option::as_ref)
+    }
+
+    fn str_field(&self, slot: usize) -> &str {
+        self.get(slot).and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn id(&self) -> &str {
+        self.str_field(schema::block::ID)
+    }
+
+    pub fn section(&self) -> &str {
+        self.str_field(schema::block::SECTION)
+    }
+
+    pub fn title(&self) -> &str {
+        self.str_field(schema::block::TITLE)
+    }
+
+    pub fn opt_str(&self, slot: usize) -> Option<&str> {
+        self.get(slot).and_then(Value::as_str)
+    }
+
+    pub fn published(&self) -> Option<Timestamp> {
+        self.get(schema::block::PUBLISHED).and_then(Value::as_time)
+    }
+
+    pub fn expires(&self) -> Option<Timestamp> {
+        self.get(schema::block::EXPIRES).and_then(Value::as_time)
+    }
+}
+
+/// All blocks, sorted by id, with an index by section.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    blocks: Vec<Arc<Block>>,
+    by_id: HashMap<String, usize>,
+    by_section: HashMap<String, Vec<usize>>,
+}
+
+impl Catalog {
+    pub fn new(mut blocks: Vec<Block>) -> Catalog {
+        blocks.sort_by(|a, b| a.id().cmp(b.id()));
+        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
+        let mut by_id = HashMap::new();
+        let mut by_section: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, b) in blocks.iter().enumerate() {
+            by_id.insert(b.id().to_owned(), i);
+            by_section
+                .entry(b.section().to_owned())
+                .or_default()
+                .push(i);
+        }
+        Catalog {
+            blocks,
+            by_id,
+            by_section,
+        }
+    }
+
+    /// Blocks in id order.
+    pub fn blocks(&self) -> &[Arc<Block>] {
+        &self.blocks
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Block> {
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.blocks.get(i))
+            .map(|b| &**b)
+    }
+
+    /// The blocks of one section, in id order.
+    pub fn section(&self, name: &str) -> impl Iterator<Item = &Block> {
+        self.by_section
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.blocks.get(i).map(|b| &**b))
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// One user event (§7's event fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub at: Timestamp,
+    pub text: Option<String>,
+    pub key: Option<String>,
+    pub url: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub precision: Option<f64>,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, at: Timestamp) -> Event {
+        Event {
+            kind,
+            at,
+            text: None,
+            key: None,
+            url: None,
+            lat: None,
+            lon: None,
+            precision: None,
+        }
+    }
+}
+
+/// A past delivery (§11): `{"user", "at", "event", "blocks", "fired"}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    pub user: String,
+    pub at: Timestamp,
+    #[serde(with = "kind_serde")]
+    pub event: EventKind,
+    pub blocks: Vec<String>,
+    pub fired: Vec<String>,
+}
+
+/// Event kinds in JSON are their names, as in `on …` clauses.
+mod kind_serde {
+    use tailor_lang::ast::EventKind;
+
+    pub fn serialize<S: serde::Serializer>(k: &EventKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.name())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EventKind, D::Error> {
+        let name: String = serde::Deserialize::deserialize(d)?;
+        EventKind::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown event kind `{name}` (expected one of enter, subscribe, unsubscribe, text, click, view, scan, location)"
+            ))
+        })
+    }
+}
+
+/// Delivery records, possibly of many users; evaluation looks only at the user's own.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    by_user: HashMap<String, Vec<Delivery>>,
+}
+
+impl History {
+    pub fn new(deliveries: impl IntoIterator<Item = Delivery>) -> History {
+        let mut h = History::default();
+        for d in deliveries {
+            h.push(d);
+        }
+        h
+    }
+
+    pub fn push(&mut self, d: Delivery) {
+        self.by_user.entry(d.user.clone()).or_default().push(d);
+    }
+
+    pub fn for_user(&self, user: &str) -> &[Delivery] {
+        self.by_user.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_user.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parse a history file (JSON lines of delivery records).
+    pub fn parse(sources: &mut SourceMap, name: &str, text: &str) -> Result<History, Diagnostics> {
+        let file = sources.add(name, text);
+        let mut diags = Diagnostics::new();
+        let mut h = History::default();
+        for (line_no, line, span) in lines(file, text) {
+            let v: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.push(json_error(name, line_no, span, &e));
+                    continue;
+                }
+            };
+            match serde_json::from_value::<Delivery>(v) {
+                Ok(d) => h.push(d),
+                Err(e) => diags.push(
+                    Diagnostic::error("tailor::bad_record", format!("{name}:{line_no}: delivery record: {e}"))
+                        .at(span, "not a delivery record")
+                        .help("a delivery is {\"user\": …, \"at\": RFC 3339, \"event\": kind, \"blocks\": [ids], \"fired\": [rule names]}"),
+                ),
+            }
+        }
+        if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(h)
+        }
+    }
+}
+
+/// Non-blank lines with their 1-based number and span.
+fn lines(file: FileId, text: &str) -> impl Iterator<Item = (usize, &str, Span)> {
+    let mut offset = 0;
+    text.split_inclusive('\n')
+        .enumerate()
+        .filter_map(move |(i, raw)| {
+            let start = offset;
+            offset += raw.len();
+            let line = raw.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                None
+            } else {
+                Some((i + 1, line, Span::new(file, start, start + line.len())))
+            }
+        })
+}
+
+fn json_error(name: &str, line_no: usize, span: Span, e: &serde_json::Error) -> Diagnostic {
+    let col = e.column().saturating_sub(1);
+    let at = Span::new(
+        span.file,
+        span.start as usize + col,
+        span.start as usize + col + 1,
+    );
+    let at = if at.end > span.end { span } else { at };
+    Diagnostic::error(
+        "tailor::bad_json",
+        format!("{name}:{line_no}: not valid JSON: {e}"),
+    )
+    .at(at, "here")
+    .help("each line must hold one JSON object")
+}
+
+/// What kind of record a data file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Profile,
+    Block,
+}
+
+impl RecordKind {
+    fn name(self) -> &'static str {
+        match self {
+            RecordKind::Profile => "profile",
+            RecordKind::Block => "block",
+        }
+    }
+}
+
+/// Look up a dotted path in a JSON object.
+pub fn json_path<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+) -> Option<&'a serde_json::Value> {
+    let (first, rest) = path.split_first()?;
+    let mut cur = obj.get(first)?;
+    for p in rest {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// Convert one JSON object to slot values, checking every declared field.
+pub fn record_values(
+    schema: &Schema,
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<Option<Value>>, Vec<(String, Type, String)>> {
+    let mut values = Vec::with_capacity(schema.len());
+    let mut errors = Vec::new();
+    for f in &schema.fields {
+        match json_path(obj, &f.path) {
+            None | Some(serde_json::Value::Null) => values.push(None),
+            Some(j) => match from_json(j, f.ty) {
+                Ok(v) => values.push(Some(v)),
+                Err(found) => {
+                    errors.push((f.dotted.clone(), f.ty, found));
+                    values.push(None);
+                }
+            },
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parse JSON lines of one record kind against a schema.
+pub(crate) fn parse_records(
+    sources: &mut SourceMap,
+    name: &str,
+    text: &str,
+    schema: &Schema,
+    kind: RecordKind,
+) -> Result<
+    Vec<(
+        Vec<Option<Value>>,
+        serde_json::Map<String, serde_json::Value>,
+    )>,
+    Diagnostics,
+> {
+    let file = sources.add(name, text);
+    let mut diags = Diagnostics::new();
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (line_no, line, span) in lines(file, text) {
+        let obj = match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(o)) => o,
+            Ok(other) => {
+                diags.push(
+                    Diagnostic::error(
+                        "tailor::bad_record",
+                        format!(
+                            "{name}:{line_no}: expected a JSON object, found {}",
+                            json_kind(&other)
+                        ),
+                    )
+                    .at(span, "not an object")
+                    .help(format!(
+                        "each line holds one {} as a JSON object",
+                        kind.name()
+                    )),
+                );
+                continue;
+            }
+            Err(e) => {
+                diags.push(json_error(name, line_no, span, &e));
+                continue;
+            }
+        };
+        let id = match obj.get("id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => {
+                diags.push(field_error(
+                    name,
+                    line_no,
+                    span,
+                    line,
+                    kind,
+                    None,
+                    "id",
+                    "string",
+                    json_kind(other),
+                ));
+                continue;
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        "tailor::missing_field",
+                        format!("{name}:{line_no}: {} has no `id`", kind.name()),
+                    )
+                    .at(span, "no `id` here")
+                    .help(format!("every {} needs a string `id`", kind.name())),
+                );
+                continue;
+            }
+        };
+        let mut bad = false;
+        if kind == RecordKind::Block {
+            for req in schema::REQUIRED_BLOCK_FIELDS {
+                if matches!(obj.get(req), None | Some(serde_json::Value::Null)) {
+                    diags.push(
+                        Diagnostic::error(
+                            "tailor::missing_field",
+                            format!("{name}:{line_no}: block `{id}` has no `{req}`"),
+                        )
+                        .at(span, format!("`{req}` is missing"))
+                        .help("blocks need `id`, `section`, `title` and `published`"),
+                    );
+                    bad = true;
+                }
+            }
+        }
+        match record_values(schema, &obj) {
+            Ok(values) => {
+                if let Some(first) = seen.get(&id) {
+                    diags.push(
+                        Diagnostic::error(
+                            "tailor::duplicate_record",
+                            format!("{name}:{line_no}: {} `{id}` appears twice", kind.name()),
+                        )
+                        .at(span, "second record")
+                        .help(format!("the first is on line {first}; ids must be unique")),
+                    );
+                    continue;
+                }
+                seen.insert(id, line_no);
+                if !bad {
+                    out.push((values, obj));
+                }
+            }
+            Err(errors) => {
+                for (field, expected, found) in errors {
+                    diags.push(field_error(
+                        name,
+                        line_no,
+                        span,
+                        line,
+                        kind,
+                        Some(&id),
+                        &field,
+                        expected.name(),
+                        &found,
+                    ));
+                }
+            }
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(out)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn field_error(
+    name: &str,
+    line_no: usize,
+    line_span: Span,
+    line: &str,
+    kind: RecordKind,
+    id: Option<&str>,
+    field: &str,
+    expected: &str,
+    found: &str,
+) -> Diagnostic {
+    // Underline the field's key when it can be found on the line.
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let key = format!("\"{last}\"");
+    let span = match line.find(&key) {
+        Some(i) => Span::new(
+            line_span.file,
+            line_span.start as usize + i,
+            line_span.start as usize + i + key.len(),
+        ),
+        None => line_span,
+    };
+    let who = match id {
+        Some(id) => format!("{} `{id}`", kind.name()),
+        None => kind.name().to_owned(),
+    };
+    Diagnostic::error(
+        "tailor::bad_field",
+        format!("{name}:{line_no}: {who}: field `{field}` expected {expected}, found {found}"),
+    )
+    .at(span, format!("expected {expected}"))
+    .help(format!("the schema declares `{field}: {expected}`"))
+}

@@ -1,0 +1,401 @@
+//! The reference expression evaluator: a direct reading of §7, missing values included.
+//!
+//! `eval` returns `Ok(None)` for *missing* and `Err(Failed)` when a script call failed
+//! (the failure is recorded in the context; the caller decides what a failure means).
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use tailor_lang::ast::{BinaryOp, Root};
+
+use crate::data::{Block, Event, Profile};
+use crate::ir::{Builtin, CExpr};
+use crate::outcome::ScriptError;
+use crate::schema::EventField;
+use crate::script::{ScriptArg, ScriptHost};
+use crate::value::Value;
+
+/// A script call failed; details are in [`Ctx::errors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+pub type EvalResult = Result<Option<Value>, Failed>;
+
+/// Everything an expression can see.
+pub struct Ctx<'a> {
+    pub segments: &'a [crate::ir::CSegment],
+    pub scripts: &'a [crate::ir::CScript],
+    pub host: &'a dyn ScriptHost,
+    pub tz: &'a jiff::tz::TimeZone,
+    pub profile: &'a Profile,
+    pub block: Option<&'a Block>,
+    pub event: &'a Event,
+    pub now: Timestamp,
+    pub errors: &'a RefCell<Vec<ScriptError>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn with_block(&self, block: &'a Block) -> Ctx<'a> {
+        Ctx {
+            block: Some(block),
+            ..*self
+        }
+    }
+
+    /// A condition: missing counts as false; a failed script call is reported as `Err`.
+    pub fn holds(&self, e: &CExpr) -> Result<bool, Failed> {
+        Ok(matches!(self.eval(e)?, Some(Value::Bool(true))))
+    }
+
+    pub fn eval(&self, e: &CExpr) -> EvalResult {
+        Ok(match e {
+            CExpr::Const(v) => Some(v.clone()),
+            CExpr::Now => Some(Value::Time(self.now)),
+            CExpr::Profile(slot) => self.profile.get(*slot).cloned(),
+            CExpr::Block(slot) => self.block.and_then(|b| b.get(*slot)).cloned(),
+            CExpr::Event(f) => event_field(self.event, *f),
+            // Records are only script arguments; see `script_call`.
+            CExpr::Record(_) => None,
+            CExpr::Segment(i) => {
+                let seg = self.segments.get(*i).map(|s| &s.expr);
+                let holds = match seg {
+                    Some(expr) => {
+                        // Segments never see a block (the checker ensures it).
+                        let ctx = Ctx {
+                            block: None,
+                            ..*self
+                        };
+                        ctx.holds(expr)?
+                    }
+                    None => false,
+                };
+                Some(Value::Bool(holds))
+            }
+            CExpr::Index(t, k) => match (self.eval(t)?, self.eval(k)?) {
+                (Some(Value::Map(m)), Some(Value::Str(key))) => m.get(&key).cloned(),
+                _ => None,
+            },
+            CExpr::Call(b, args) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    match self.eval(a)? {
+                        Some(v) => vals.push(v),
+                        None => return Ok(None),
+                    }
+                }
+                builtin(*b, &vals, self.now, self.tz)
+            }
+            CExpr::Script(call) => {
+                let mut args = Vec::with_capacity(call.args.len());
+                for a in &call.args {
+                    args.push(match a {
+                        CExpr::Record(Root::Profile) => ScriptArg::Profile(self.profile),
+                        CExpr::Record(Root::Block) => match self.block {
+                            Some(b) => ScriptArg::Block(b),
+                            None => ScriptArg::Missing,
+                        },
+                        CExpr::Record(Root::Event) => ScriptArg::Event(self.event),
+                        other => match self.eval(other)? {
+                            Some(v) => ScriptArg::Value(v),
+                            None => ScriptArg::Missing,
+                        },
+                    });
+                }
+                match self
+                    .host
+                    .call(call.script, call.func, call.ret, &args, self.tz)
+                {
+                    Ok(v) => Some(v),
+                    Err(why) => {
+                        let (script, function) = self
+                            .scripts
+                            .get(call.script)
+                            .map(|s| {
+                                (
+                                    s.name.clone(),
+                                    s.fns
+                                        .get(call.func)
+                                        .map(|f| f.name.clone())
+                                        .unwrap_or_default(),
+                                )
+                            })
+                            .unwrap_or_default();
+                        self.errors.borrow_mut().push(ScriptError {
+                            script,
+                            function,
+                            user: self.profile.id().to_owned(),
+                            block: self.block.map(|b| b.id().to_owned()),
+                            error: why,
+                        });
+                        return Err(Failed);
+                    }
+                }
+            }
+            CExpr::Not(a) => Some(Value::Bool(!self.holds(a)?)),
+            CExpr::Neg(a) => match self.eval(a)? {
+                Some(Value::Int(i)) => i.checked_neg().map(Value::Int),
+                Some(Value::Float(f)) => Some(Value::Float(-f)),
+                Some(Value::Duration(d)) => d.checked_neg().map(Value::Duration),
+                _ => None,
+            },
+            CExpr::And(a, b) => Some(Value::Bool(self.holds(a)? && self.holds(b)?)),
+            CExpr::Or(a, b) => Some(Value::Bool(self.holds(a)? || self.holds(b)?)),
+            CExpr::Binary(op, a, b) => {
+                let (x, y) = (self.eval(a)?, self.eval(b)?);
+                binary(*op, x, y)
+            }
+            CExpr::Matches(s, re) => Some(Value::Bool(match self.eval(s)? {
+                Some(Value::Str(s)) => re.is_match(&s),
+                _ => false,
+            })),
+            CExpr::Exists(a) => Some(Value::Bool(self.eval(a)?.is_some())),
+        })
+    }
+}
+
+pub fn event_field(e: &Event, f: EventField) -> Option<Value> {
+    match f {
+        EventField::Kind => Some(Value::str(e.kind.name())),
+        EventField::At => Some(Value::Time(e.at)),
+        EventField::Text => e.text.as_deref().map(Value::str),
+        EventField::Key => e.key.as_deref().map(Value::str),
+        EventField::Url => e.url.as_deref().map(Value::str),
+        EventField::Lat => e.lat.map(Value::Float),
+        EventField::Lon => e.lon.map(Value::Float),
+        EventField::Precision => e.precision.map(Value::Float),
+    }
+}
+
+/// Equality of §7: same types, ints and floats as numbers, sets and lists as sets.
+pub fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            a.as_f64() == b.as_f64()
+        }
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Time(x), Value::Time(y)) => x == y,
+        (Value::Duration(x), Value::Duration(y)) => x == y,
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+        }
+        _ => match (elements(a), elements(b)) {
+            (Some(x), Some(y)) => {
+                x.iter().all(|v| y.iter().any(|w| equal(v, w)))
+                    && y.iter().all(|w| x.iter().any(|v| equal(v, w)))
+            }
+            _ => false,
+        },
+    }
+}
+
+/// The elements of a set or list.
+fn elements(v: &Value) -> Option<Vec<Value>> {
+    match v {
+        Value::StrSet(s) => Some(s.iter().map(|x| Value::Str(x.clone())).collect()),
+        Value::IntSet(s) => Some(s.iter().map(|x| Value::Int(*x)).collect()),
+        Value::List(l) => Some(l.to_vec()),
+        _ => None,
+    }
+}
+
+/// Ordering of §7 for values of orderable types; `None` when they do not compare.
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            a.as_f64()?.partial_cmp(&b.as_f64()?)
+        }
+        // Rust orders `str` by bytes, which for UTF-8 is code point order.
+        (Value::Str(x), Value::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (Value::Time(x), Value::Time(y)) => Some(x.cmp(y)),
+        (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn contains(set: &Value, x: &Value) -> bool {
+    match (set, x) {
+        (Value::StrSet(s), Value::Str(v)) => s.contains(v),
+        (Value::IntSet(s), Value::Int(v)) => s.contains(v),
+        (Value::IntSet(s), Value::Float(f)) => {
+            f.fract() == 0.0 && s.iter().any(|i| (*i as f64) == *f)
+        }
+        (Value::List(l), v) => l.iter().any(|w| equal(v, w)),
+        (Value::Str(hay), Value::Str(needle)) => hay.contains(needle.as_ref()),
+        _ => false,
+    }
+}
+
+fn binary(op: BinaryOp, x: Option<Value>, y: Option<Value>) -> Option<Value> {
+    use BinaryOp::*;
+    let (Some(a), Some(b)) = (x, y) else {
+        // Missing: comparisons are false, arithmetic is missing.
+        return match op {
+            Add | Sub | Mul | Div | Rem => None,
+            _ => Some(Value::Bool(false)),
+        };
+    };
+    let bool_ = |b: bool| Some(Value::Bool(b));
+    match op {
+        Eq => bool_(equal(&a, &b)),
+        Ne => bool_(!equal(&a, &b)),
+        Lt => bool_(compare(&a, &b) == Some(Ordering::Less)),
+        Le => bool_(matches!(
+            compare(&a, &b),
+            Some(Ordering::Less | Ordering::Equal)
+        )),
+        Gt => bool_(compare(&a, &b) == Some(Ordering::Greater)),
+        Ge => bool_(matches!(
+            compare(&a, &b),
+            Some(Ordering::Greater | Ordering::Equal)
+        )),
+        In => bool_(contains(&b, &a)),
+        NotIn => bool_(!contains(&b, &a)),
+        Intersects => bool_(match elements(&a) {
+            Some(xs) => xs.iter().any(|x| contains(&b, x)),
+            None => false,
+        }),
+        Add | Sub | Mul | Div | Rem => arith(op, a, b),
+        And | Or => None,
+    }
+}
+
+fn finite(f: f64) -> Option<Value> {
+    f.is_finite().then_some(Value::Float(f))
+}
+
+fn arith(op: BinaryOp, a: Value, b: Value) -> Option<Value> {
+    use BinaryOp::*;
+    use Value::*;
+    match (op, a, b) {
+        (Add, Int(x), Int(y)) => x.checked_add(y).map(Int),
+        (Sub, Int(x), Int(y)) => x.checked_sub(y).map(Int),
+        (Mul, Int(x), Int(y)) => x.checked_mul(y).map(Int),
+        (Div, Int(x), Int(y)) => x.checked_div(y).map(Int),
+        (Rem, Int(x), Int(y)) => x.checked_rem(y).map(Int),
+        (op, x @ (Int(_) | Float(_)), y @ (Int(_) | Float(_))) => {
+            let (x, y) = (x.as_f64()?, y.as_f64()?);
+            match op {
+                Add => finite(x + y),
+                Sub => finite(x - y),
+                Mul => finite(x * y),
+                Div if y == 0.0 => None,
+                Div => finite(x / y),
+                Rem if y == 0.0 => None,
+                Rem => finite(x % y),
+                _ => None,
+            }
+        }
+        (Add, Time(t), Duration(d)) | (Add, Duration(d), Time(t)) => {
+            t.checked_add(d).ok().map(Time)
+        }
+        (Sub, Time(t), Duration(d)) => t.checked_sub(d).ok().map(Time),
+        (Sub, Time(x), Time(y)) => Some(Duration(x.duration_since(y))),
+        (Add, Duration(x), Duration(y)) => x.checked_add(y).map(Duration),
+        (Sub, Duration(x), Duration(y)) => x.checked_sub(y).map(Duration),
+        (Mul, Duration(d), Int(n)) | (Mul, Int(n), Duration(d)) => i32::try_from(n)
+            .ok()
+            .and_then(|n| d.checked_mul(n))
+            .map(Duration),
+        (Div, Duration(d), Int(n)) => i32::try_from(n)
+            .ok()
+            .and_then(|n| d.checked_div(n))
+            .map(Duration),
+        (Add, Str(x), Str(y)) => Some(Value::str(&format!("{x}{y}"))),
+        _ => None,
+    }
+}
+
+/// `bucket(s, salt)`: the first 8 bytes of SHA-256 of `salt + ":" + s`, big-endian, mod 100.
+pub fn bucket(s: &str, salt: &str) -> i64 {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(b":");
+    h.update(s.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    for (dst, src) in first.iter_mut().zip(digest.iter()) {
+        *dst = *src;
+    }
+    (u64::from_be_bytes(first) % 100) as i64
+}
+
+fn builtin(b: Builtin, args: &[Value], now: Timestamp, tz: &jiff::tz::TimeZone) -> Option<Value> {
+    use Value::*;
+    let whole = |t: &Timestamp, unit: i64| -> Option<Value> {
+        let d: SignedDuration = now.duration_since(*t);
+        Some(Int(d.as_secs() / unit))
+    };
+    match (b, args) {
+        (Builtin::Len, [v]) => Some(Int(match v {
+            StrSet(s) => s.len() as i64,
+            IntSet(s) => s.len() as i64,
+            List(l) => l.len() as i64,
+            Map(m) => m.len() as i64,
+            Str(s) => s.chars().count() as i64,
+            _ => return None,
+        })),
+        (Builtin::Lower, [Str(s)]) => Some(Value::str(&s.to_lowercase())),
+        (Builtin::Upper, [Str(s)]) => Some(Value::str(&s.to_uppercase())),
+        (Builtin::Contains, [Str(s), Str(x)]) => Some(Bool(s.contains(x.as_ref()))),
+        (Builtin::StartsWith, [Str(s), Str(x)]) => Some(Bool(s.starts_with(x.as_ref()))),
+        (Builtin::EndsWith, [Str(s), Str(x)]) => Some(Bool(s.ends_with(x.as_ref()))),
+        (Builtin::Hour, [Time(t)]) => Some(Int(i64::from(t.to_zoned(tz.clone()).hour()))),
+        (Builtin::Weekday, [Time(t)]) => Some(Int(i64::from(
+            t.to_zoned(tz.clone()).weekday().to_monday_one_offset(),
+        ))),
+        (Builtin::DaysSince, [Time(t)]) => whole(t, 86_400),
+        (Builtin::HoursSince, [Time(t)]) => whole(t, 3_600),
+        (Builtin::Bucket, [Str(s), Str(salt)]) => Some(Int(bucket(s, salt))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_is_sha256_based_and_stable() {
+        // Expected values computed independently:
+        // printf 'exp1:li-daye' | sha256sum | cut -c1-16, read as a u64, mod 100.
+        assert_eq!(bucket("li-daye", "exp1"), 52);
+        assert_eq!(bucket("user-1", "exp1"), 55);
+    }
+
+    #[test]
+    fn missing_in_comparisons_is_false_and_arithmetic_missing() {
+        assert_eq!(
+            binary(BinaryOp::Eq, None, Some(Value::Int(1))),
+            Some(Value::Bool(false))
+        );
+        assert_eq!(
+            binary(BinaryOp::Ne, None, Some(Value::Int(1))),
+            Some(Value::Bool(false))
+        );
+        assert_eq!(
+            binary(BinaryOp::NotIn, None, Some(Value::List(vec![].into()))),
+            Some(Value::Bool(false))
+        );
+        assert_eq!(binary(BinaryOp::Add, None, Some(Value::Int(1))), None);
+        assert_eq!(arith(BinaryOp::Div, Value::Int(1), Value::Int(0)), None);
+        assert_eq!(arith(BinaryOp::Div, Value::Float(1.0), Value::Int(0)), None);
+        assert_eq!(
+            arith(BinaryOp::Add, Value::Int(i64::MAX), Value::Int(1)),
+            None
+        );
+    }
+
+    #[test]
+    fn numbers_compare_across_int_and_float() {
+        assert!(equal(&Value::Int(2), &Value::Float(2.0)));
+        assert_eq!(
+            compare(&Value::Int(2), &Value::Float(2.5)),
+            Some(Ordering::Less)
+        );
+    }
+}

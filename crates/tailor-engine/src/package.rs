@@ -1,0 +1,295 @@
+//! A compiled package: the immutable, shareable result of loading a directory of
+//! `.rules` files. Loading reads files; evaluating never does.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tailor_lang::{Diagnostic, Diagnostics, SourceMap, ast};
+
+use crate::check::{Compiled, compile};
+use crate::data::{Block, Catalog, Profile, RecordKind, parse_records};
+use crate::script::{NoScripts, ScriptHost};
+
+/// A loaded, checked and compiled package. Immutable, `Send + Sync`, cheap to share
+/// through `Arc`.
+#[derive(Debug, Clone)]
+pub struct Package {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: Option<PathBuf>,
+    sources: SourceMap,
+    files: Vec<ast::File>,
+    compiled: Compiled,
+    warnings: Diagnostics,
+    host: Arc<dyn ScriptHost>,
+}
+
+/// A package (or data) that was rejected: every diagnostic, with the sources needed to
+/// render them.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+}
+
+impl Rejected {
+    /// Render every diagnostic; `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        self.diagnostics.render(&self.sources, color)
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Counts for `tailor check`'s summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    pub rules: usize,
+    pub segments: usize,
+    pub scripts: usize,
+    pub sections: usize,
+    pub learns: usize,
+}
+
+/// Every `*.rules` file below `dir`, sorted by path.
+pub fn rules_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rules") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Package {
+    /// Load every `*.rules` file below `dir` (recursively), check and compile them.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Package, Rejected> {
+        let dir = dir.as_ref();
+        let io_error = |what: String| Rejected {
+            sources: SourceMap::new(),
+            diagnostics: Diagnostic::error("tailor::io", what).into(),
+        };
+        let paths = rules_files(dir)
+            .map_err(|e| io_error(format!("cannot read package `{}`: {e}", dir.display())))?;
+        if paths.is_empty() {
+            return Err(io_error(format!(
+                "no `.rules` files in `{}`",
+                dir.display()
+            )));
+        }
+        let mut files = Vec::new();
+        for p in &paths {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| io_error(format!("cannot read `{}`: {e}", p.display())))?;
+            let name = p
+                .strip_prefix(dir)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned();
+            files.push((name, text));
+        }
+        let mut pkg = Package::from_sources_at(files, Some(dir.to_path_buf()))?;
+        // Scripts must exist (their compilation belongs to the script host).
+        let mut diags = Diagnostics::new();
+        for s in &pkg.inner.compiled.scripts {
+            let path = dir.join(&s.path);
+            if !path.is_file() {
+                diags.push(
+                    Diagnostic::error(
+                        "tailor::script_missing",
+                        format!("script file `{}` not found", s.path),
+                    )
+                    .at(s.span, format!("looked for `{}`", path.display()))
+                    .help("script paths are relative to the package directory"),
+                );
+            }
+        }
+        if diags.has_errors() {
+            return Err(Rejected {
+                sources: pkg.inner.sources.clone(),
+                diagnostics: diags,
+            });
+        }
+        if !pkg.inner.compiled.scripts.is_empty() {
+            let host = crate::rhai_host::RhaiHost::load(
+                dir,
+                &pkg.inner.compiled.scripts,
+                &pkg.inner.sources,
+                crate::rhai_host::Limits::default(),
+            )?;
+            pkg = pkg.with_script_host(Arc::new(host));
+        }
+        Ok(pkg)
+    }
+
+    /// Check and compile sources given as (name, text) pairs. Scripts are not loaded.
+    pub fn from_sources(files: Vec<(String, String)>) -> Result<Package, Rejected> {
+        Package::from_sources_at(files, None)
+    }
+
+    fn from_sources_at(
+        files: Vec<(String, String)>,
+        root: Option<PathBuf>,
+    ) -> Result<Package, Rejected> {
+        let mut sources = SourceMap::new();
+        let mut parsed = Vec::new();
+        let mut diags = Diagnostics::new();
+        for (name, text) in files {
+            let id = sources.add(name, text.as_str());
+            let (file, d) = tailor_lang::parse_file(id, &text);
+            diags.extend(d);
+            parsed.push(file);
+        }
+        let (compiled, d) = compile(&parsed);
+        diags.extend(d);
+        diags.sort();
+        match compiled {
+            Some(compiled) if !diags.has_errors() => Ok(Package {
+                inner: Arc::new(Inner {
+                    root,
+                    sources,
+                    files: parsed,
+                    compiled,
+                    warnings: diags,
+                    host: Arc::new(NoScripts),
+                }),
+            }),
+            _ => Err(Rejected {
+                sources,
+                diagnostics: diags,
+            }),
+        }
+    }
+
+    /// The same package calling scripts through `host`.
+    pub fn with_script_host(self, host: Arc<dyn ScriptHost>) -> Package {
+        let inner = Inner {
+            root: self.inner.root.clone(),
+            sources: self.inner.sources.clone(),
+            files: self.inner.files.clone(),
+            compiled: self.inner.compiled.clone(),
+            warnings: self.inner.warnings.clone(),
+            host,
+        };
+        Package {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn compiled(&self) -> &Compiled {
+        &self.inner.compiled
+    }
+
+    pub fn sources(&self) -> &SourceMap {
+        &self.inner.sources
+    }
+
+    /// The parsed files, in path order.
+    pub fn files(&self) -> &[ast::File] {
+        &self.inner.files
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.inner.root.as_deref()
+    }
+
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.inner.warnings
+    }
+
+    pub(crate) fn script_host(&self) -> &dyn ScriptHost {
+        &*self.inner.host
+    }
+
+    pub fn summary(&self) -> Summary {
+        let c = &self.inner.compiled;
+        Summary {
+            files: self.inner.files.len(),
+            rules: c.rules.len(),
+            segments: c.segments.len(),
+            scripts: c.scripts.len(),
+            sections: c.edition.sections.len(),
+            learns: c.learns.len(),
+        }
+    }
+
+    /// Parse profiles (JSON lines) against the profile schema. `sources` receives the
+    /// file so that diagnostics can show its lines.
+    pub fn parse_profiles(
+        &self,
+        sources: &mut SourceMap,
+        name: &str,
+        text: &str,
+    ) -> Result<Vec<Profile>, Diagnostics> {
+        let records = parse_records(
+            sources,
+            name,
+            text,
+            &self.inner.compiled.profile,
+            RecordKind::Profile,
+        )?;
+        Ok(records
+            .into_iter()
+            .map(|(values, raw)| Profile { values, raw })
+            .collect())
+    }
+
+    /// Parse one profile from a JSON object.
+    pub fn profile_from_json(
+        &self,
+        obj: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Profile, String> {
+        if !matches!(obj.get("id"), Some(serde_json::Value::String(_))) {
+            return Err("a profile needs a string `id`".to_owned());
+        }
+        match crate::data::record_values(&self.inner.compiled.profile, &obj) {
+            Ok(values) => Ok(Profile { values, raw: obj }),
+            Err(errors) => Err(errors
+                .into_iter()
+                .map(|(f, t, found)| format!("field `{f}` expected {}, found {found}", t.name()))
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
+
+    /// Parse a catalog (JSON lines) against the content schema.
+    pub fn parse_catalog(
+        &self,
+        sources: &mut SourceMap,
+        name: &str,
+        text: &str,
+    ) -> Result<Catalog, Diagnostics> {
+        let records = parse_records(
+            sources,
+            name,
+            text,
+            &self.inner.compiled.content,
+            RecordKind::Block,
+        )?;
+        Ok(Catalog::new(
+            records
+                .into_iter()
+                .map(|(values, raw)| Block { values, raw })
+                .collect(),
+        ))
+    }
+}

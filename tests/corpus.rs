@@ -1,0 +1,168 @@
+//! The outcome corpus: one directory per case under `tests/corpus/`, run by one helper.
+//!
+//! A case holds the package (a `package/` directory, or a file `package` naming a package
+//! directory relative to the repository root), `profiles.jsonl` and `catalog.jsonl`
+//! (defaulting to the package's own), an optional `history.jsonl`, `event.json`
+//! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`) and
+//! `expected.json`, the outcome object of §11. Outcomes are compared as JSON values.
+//!
+//! `UPDATE_EXPECT=1 cargo test --test corpus` rewrites `expected.json` files from the
+//! engine's output; review the diff before committing it.
+
+use std::path::{Path, PathBuf};
+
+use tailor_engine::{Event, EventKind, History, Package};
+use tailor_lang::SourceMap;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn package_dir(case: &Path) -> PathBuf {
+    let inline = case.join("package");
+    if inline.is_dir() {
+        return inline;
+    }
+    let named = std::fs::read_to_string(&inline).expect("a `package` directory or file");
+    root().join(named.trim())
+}
+
+fn data_file(case: &Path, pkg: &Path, name: &str) -> PathBuf {
+    let own = case.join(name);
+    if own.exists() { own } else { pkg.join(name) }
+}
+
+/// Evaluate one case and return the outcome JSON, or the rendered rejection.
+pub fn run_case(case: &Path) -> Result<serde_json::Value, String> {
+    let pkg_dir = package_dir(case);
+    let pkg = Package::load(&pkg_dir).map_err(|e| e.render(false))?;
+    let mut sources = SourceMap::new();
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let profiles_path = data_file(case, &pkg_dir, "profiles.jsonl");
+    let catalog_path = data_file(case, &pkg_dir, "catalog.jsonl");
+    let profiles = pkg
+        .parse_profiles(&mut sources, "profiles.jsonl", &read(&profiles_path)?)
+        .map_err(|d| d.render(&sources, false))?;
+    let catalog = pkg
+        .parse_catalog(&mut sources, "catalog.jsonl", &read(&catalog_path)?)
+        .map_err(|d| d.render(&sources, false))?;
+    let history_path = case.join("history.jsonl");
+    let history = if history_path.exists() {
+        History::parse(&mut sources, "history.jsonl", &read(&history_path)?)
+            .map_err(|d| d.render(&sources, false))?
+    } else {
+        History::default()
+    };
+    let ev: serde_json::Value =
+        serde_json::from_str(&read(&case.join("event.json"))?).map_err(|e| e.to_string())?;
+    let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let f = |k: &str| ev.get(k).and_then(serde_json::Value::as_f64);
+    let user = s("user").ok_or("event.json needs `user`")?;
+    let event = Event {
+        kind: EventKind::parse(&s("kind").unwrap_or_else(|| "enter".into())).ok_or("bad kind")?,
+        at: s("at")
+            .ok_or("event.json needs `at`")?
+            .parse()
+            .map_err(|e| format!("{e}"))?,
+        text: s("text"),
+        key: s("key"),
+        url: s("url"),
+        lat: f("lat"),
+        lon: f("lon"),
+        precision: f("precision"),
+    };
+    let profile = profiles
+        .iter()
+        .find(|p| p.id() == user)
+        .ok_or(format!("no profile `{user}`"))?;
+    Ok(pkg.evaluate(&event, profile, &catalog, &history).to_json())
+}
+
+#[test]
+fn corpus() {
+    let dir = root().join("tests/corpus");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let actual = match run_case(case) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("── {name}: rejected\n{e}"));
+                continue;
+            }
+        };
+        let expected_path = case.join("expected.json");
+        if update {
+            let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
+            std::fs::write(&expected_path, text).unwrap();
+            continue;
+        }
+        let expected: serde_json::Value = match std::fs::read_to_string(&expected_path) {
+            Ok(t) => {
+                serde_json::from_str(&t).unwrap_or_else(|e| panic!("{name}/expected.json: {e}"))
+            }
+            Err(_) => {
+                failures.push(format!(
+                    "── {name}: no expected.json (run with UPDATE_EXPECT=1)"
+                ));
+                continue;
+            }
+        };
+        if expected != actual {
+            failures.push(format!(
+                "── {name}: outcome differs\n{}",
+                diff(
+                    &serde_json::to_string_pretty(&expected).unwrap(),
+                    &serde_json::to_string_pretty(&actual).unwrap()
+                )
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// A line diff: `-` expected, `+` actual.
+fn diff(expected: &str, actual: &str) -> String {
+    let e: Vec<&str> = expected.lines().collect();
+    let a: Vec<&str> = actual.lines().collect();
+    // Longest common subsequence, fine for outcome-sized texts.
+    let mut lcs = vec![vec![0usize; a.len() + 1]; e.len() + 1];
+    for i in (0..e.len()).rev() {
+        for j in (0..a.len()).rev() {
+            lcs[i][j] = if e[i] == a[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < e.len() || j < a.len() {
+        if i < e.len() && j < a.len() && e[i] == a[j] {
+            out.push_str(&format!("  {}\n", e[i]));
+            i += 1;
+            j += 1;
+        } else if j < a.len() && (i == e.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", a[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", e[i]));
+            i += 1;
+        }
+    }
+    out
+}
