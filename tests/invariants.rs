@@ -1,0 +1,360 @@
+//! Property tests over generated packages, profiles, catalogs and histories: whatever the
+//! rules say, an outcome keeps §10's invariants — no block twice, quotas and `max`
+//! respected, no dropped or ineligible block chosen, sections in declared order, `fired`
+//! in evaluation order, reasons naming fired rules or the fallback.
+//!
+//! The checks are written against the generated data directly (drops are generated in a
+//! form the test can evaluate itself), not through the engine's own evaluator.
+
+use std::collections::HashSet;
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use tailor_engine::{Delivery, Event, EventKind, History, OutcomeKind, Package};
+use tailor_lang::SourceMap;
+
+const SECTIONS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+const TAGS: [&str; 4] = ["t0", "t1", "t2", "t3"];
+const REGIONS: [&str; 3] = ["r0", "r1", "r2"];
+const CITIES: [&str; 3] = ["c0", "c1", "c2"];
+const KINDS: [EventKind; 3] = [EventKind::Enter, EventKind::Text, EventKind::Location];
+
+fn t0() -> Timestamp {
+    "2013-02-21T12:00:00Z".parse().unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Drop {
+    Tag(usize),
+    Region(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    kinds: Vec<usize>,
+    priority: i64,
+    /// Index into a few `when` conditions; 0 means none.
+    when: usize,
+    picks: Vec<(usize, usize, usize, usize)>, // count, section, where, order
+    drops: Vec<Drop>,
+    cap: Option<(usize, u32)>,
+}
+
+#[derive(Debug, Clone)]
+struct Spec {
+    sections: Vec<usize>, // quota per declared section (prefix of SECTIONS)
+    max: usize,
+    min: usize,
+    cap: Option<(usize, u32)>,
+    repeat: Option<u32>,
+    fallback: Vec<(usize, usize)>,
+    rules: Vec<Rule>,
+}
+
+const WHENS: [&str; 5] = [
+    "",
+    "profile.age >= 30",
+    "\"t1\" in profile.interests",
+    "profile.city == \"c0\" or profile.age < 20",
+    "not (profile.city exists)",
+];
+const WHERES: [&str; 5] = [
+    "",
+    " where block.region == profile.city",
+    " where \"t0\" in block.tags",
+    " where block.score > 0.5",
+    " where block.region in [\"r0\", \"r1\"]",
+];
+const ORDERS: [&str; 4] = [
+    "",
+    " order by oldest",
+    " order by block.score desc",
+    " order by block.score asc",
+];
+
+impl Spec {
+    fn source(&self) -> String {
+        let mut s = String::from(
+            "profile {\n  age: int\n  city: string\n  interests: set<string>\n}\ncontent {\n  region: string\n  score: float\n}\n",
+        );
+        s.push_str(&format!(
+            "edition e {{\n  max {}\n  min {}\n  sections {{\n",
+            self.max, self.min
+        ));
+        for (i, q) in self.sections.iter().enumerate() {
+            s.push_str(&format!("    {} {q}\n", SECTIONS[i]));
+        }
+        s.push_str("  }\n");
+        if let Some((n, h)) = self.cap {
+            s.push_str(&format!("  cap {n} per {h}h\n"));
+        }
+        if let Some(h) = self.repeat {
+            s.push_str(&format!("  repeat after {h}h\n"));
+        }
+        s.push_str("  fallback {\n");
+        for (n, sec) in &self.fallback {
+            s.push_str(&format!(
+                "    pick {n} from {}\n",
+                SECTIONS[*sec % self.sections.len()]
+            ));
+        }
+        s.push_str("  }\n}\n");
+        for (i, r) in self.rules.iter().enumerate() {
+            s.push_str(&format!("rule r{i} {{\n"));
+            let kinds: Vec<&str> = r.kinds.iter().map(|k| KINDS[*k].name()).collect();
+            s.push_str(&format!(
+                "  on {}\n  priority {}\n",
+                kinds.join(", "),
+                r.priority
+            ));
+            if r.when > 0 {
+                s.push_str(&format!("  when {}\n", WHENS[r.when]));
+            }
+            for (n, sec, w, o) in &r.picks {
+                s.push_str(&format!(
+                    "  pick {n} from {}{}{}\n",
+                    SECTIONS[*sec % self.sections.len()],
+                    WHERES[*w],
+                    ORDERS[*o]
+                ));
+            }
+            for d in &r.drops {
+                match d {
+                    Drop::Tag(t) => {
+                        s.push_str(&format!("  drop where \"{}\" in block.tags\n", TAGS[*t]))
+                    }
+                    Drop::Region(x) => s.push_str(&format!(
+                        "  drop where block.region == \"{}\"\n",
+                        REGIONS[*x]
+                    )),
+                }
+            }
+            if let Some((n, h)) = r.cap {
+                s.push_str(&format!("  cap {n} per {h}h\n"));
+            }
+            s.push_str("}\n");
+        }
+        s
+    }
+}
+
+fn rule() -> impl Strategy<Value = Rule> {
+    (
+        proptest::sample::subsequence(vec![0usize, 1, 2], 1..=3),
+        -2i64..=2,
+        0usize..WHENS.len(),
+        proptest::collection::vec(
+            (
+                1usize..4,
+                0usize..4,
+                0usize..WHERES.len(),
+                0usize..ORDERS.len(),
+            ),
+            0..3,
+        ),
+        proptest::collection::vec(
+            prop_oneof![
+                (0usize..4).prop_map(Drop::Tag),
+                (0usize..3).prop_map(Drop::Region)
+            ],
+            0..2,
+        ),
+        proptest::option::of((1usize..3, 1u32..48)),
+    )
+        .prop_filter("a rule needs an action", |(_, _, _, p, d, _)| {
+            !p.is_empty() || !d.is_empty()
+        })
+        .prop_map(|(kinds, priority, when, picks, drops, cap)| Rule {
+            kinds,
+            priority,
+            when,
+            picks,
+            drops,
+            cap,
+        })
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        proptest::collection::vec(0usize..4, 1..=4),
+        1usize..9,
+        0usize..4,
+        proptest::option::of((1usize..3, 1u32..48)),
+        proptest::option::of(1u32..96),
+        proptest::collection::vec((1usize..4, 0usize..4), 0..3),
+        proptest::collection::vec(rule(), 1..7),
+    )
+        .prop_map(|(sections, max, min, cap, repeat, fallback, rules)| Spec {
+            sections,
+            max,
+            min: min.min(max),
+            cap,
+            repeat,
+            fallback,
+            rules,
+        })
+}
+
+#[derive(Debug, Clone)]
+struct BlockSpec {
+    section: usize,
+    tags: Vec<usize>,
+    region: Option<usize>,
+    score: Option<u8>,
+    published_h: i64,
+    expires_h: Option<i64>,
+}
+
+fn block() -> impl Strategy<Value = BlockSpec> {
+    (
+        0usize..5, // 4 = a section the edition may not declare
+        proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
+        proptest::option::of(0usize..3),
+        proptest::option::of(0u8..4),
+        -72i64..6,
+        proptest::option::of(-6i64..48),
+    )
+        .prop_map(
+            |(section, tags, region, score, published_h, expires_h)| BlockSpec {
+                section,
+                tags,
+                region,
+                score,
+                published_h,
+                expires_h,
+            },
+        )
+}
+
+fn hours(h: i64) -> Timestamp {
+    t0().checked_add(SignedDuration::from_hours(h)).unwrap()
+}
+
+fn catalog_text(blocks: &[BlockSpec]) -> String {
+    let mut out = String::new();
+    for (i, b) in blocks.iter().enumerate() {
+        let mut o = serde_json::json!({
+            "id": format!("b{i:02}"),
+            "section": SECTIONS.get(b.section).copied().unwrap_or("elsewhere"),
+            "title": format!("block {i}"),
+            "published": hours(b.published_h).to_string(),
+            "tags": b.tags.iter().map(|t| TAGS[*t]).collect::<Vec<_>>(),
+        });
+        if let Some(r) = b.region {
+            o["region"] = serde_json::json!(REGIONS[r]);
+        }
+        if let Some(s) = b.score {
+            o["score"] = serde_json::json!(f64::from(s) / 4.0);
+        }
+        if let Some(e) = b.expires_h {
+            o["expires"] = serde_json::json!(hours(e).to_string());
+        }
+        out.push_str(&o.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn outcomes_keep_the_invariants_of_assembly(
+        spec in spec(),
+        blocks in proptest::collection::vec(block(), 0..30),
+        age in proptest::option::of(0i64..90),
+        city in proptest::option::of(0usize..3),
+        interests in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
+        kind in 0usize..3,
+        past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..30).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
+    ) {
+        let src = spec.source();
+        let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
+            .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
+        let mut sources = SourceMap::new();
+        let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
+        if let Some(a) = age { profile["age"] = serde_json::json!(a); }
+        if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
+        let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
+        let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
+        let deliveries: Vec<Delivery> = past.iter().map(|(h, bs, fired, k)| Delivery {
+            user: "u".into(),
+            at: hours(*h),
+            event: KINDS[*k],
+            blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
+            fired: fired.iter().map(|r| format!("r{r}")).collect(),
+        }).collect();
+        let history = History::new(deliveries.clone());
+        let t = t0();
+        let event = Event::new(KINDS[kind], t);
+        let o = pkg.evaluate(&event, &profiles[0], &catalog, &history);
+
+        // Quiet: nothing chosen, nothing fired.
+        if o.kind == OutcomeKind::Quiet {
+            prop_assert!(o.items.is_empty() && o.fired.is_empty());
+            prop_assert!(event.kind.is_unsolicited() && spec.cap.is_some());
+            return Ok(());
+        }
+        prop_assert_eq!(o.kind == OutcomeKind::Empty, o.items.is_empty());
+
+        // `fired` in evaluation order: priority descending, then name ascending.
+        let prio = |name: &str| spec.rules[name[1..].parse::<usize>().unwrap()].priority;
+        for w in o.fired.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            prop_assert!(prio(a) > prio(b) || (prio(a) == prio(b) && a < b), "fired out of order: {:?}", o.fired);
+        }
+        // Fired rules answer the event's kind.
+        for f in &o.fired {
+            let r = &spec.rules[f[1..].parse::<usize>().unwrap()];
+            prop_assert!(r.kinds.iter().any(|k| KINDS[*k] == event.kind));
+        }
+
+        // No block twice; max and quotas respected; sections in declared order.
+        let ids: HashSet<&str> = o.items.iter().map(|i| i.id.as_str()).collect();
+        prop_assert_eq!(ids.len(), o.items.len());
+        prop_assert!(o.items.len() <= spec.max);
+        let declared = &SECTIONS[..spec.sections.len()];
+        let mut last = 0;
+        for (si, name) in declared.iter().enumerate() {
+            let n = o.items.iter().filter(|i| i.section == *name).count();
+            prop_assert!(n <= spec.sections[si], "section {name} over quota");
+        }
+        for i in &o.items {
+            let si = declared.iter().position(|s| *s == i.section);
+            prop_assert!(si.is_some(), "item in undeclared section {}", i.section);
+            let si = si.unwrap();
+            prop_assert!(si >= last, "sections out of order");
+            last = si;
+        }
+
+        // Every chosen block is eligible and not dropped by a fired rule.
+        let recent: HashSet<String> = match spec.repeat {
+            Some(h) => deliveries.iter()
+                .filter(|d| d.at > hours(-i64::from(h)) && d.at <= t)
+                .flat_map(|d| d.blocks.clone()).collect(),
+            None => HashSet::new(),
+        };
+        for item in &o.items {
+            let b = &blocks[item.id[1..].parse::<usize>().unwrap()];
+            prop_assert!(hours(b.published_h) <= t, "unpublished block {}", item.id);
+            prop_assert!(b.expires_h.is_none_or(|e| t < hours(e)), "expired block {}", item.id);
+            prop_assert!(!recent.contains(&item.id), "repeated block {}", item.id);
+            for f in &o.fired {
+                for d in &spec.rules[f[1..].parse::<usize>().unwrap()].drops {
+                    let dropped = match d {
+                        Drop::Tag(x) => b.tags.contains(x),
+                        Drop::Region(x) => b.region == Some(*x),
+                    };
+                    prop_assert!(!dropped, "block {} chosen despite a drop of {}", item.id, f);
+                }
+            }
+            // Reasons name a fired rule or the fallback.
+            prop_assert_eq!(item.reasons.len(), 1);
+            let r = &item.reasons[0];
+            prop_assert!(r == "fallback" || o.fired.contains(r), "reason {} is not a fired rule", r);
+        }
+
+        // The same inputs always give the same outcome.
+        prop_assert_eq!(&o, &pkg.evaluate(&event, &profiles[0], &catalog, &history));
+    }
+}
