@@ -1,0 +1,68 @@
+//! Criterion benches of the front end and the reference evaluator on the example package:
+//! parse + check + compile of `rules/qianjiang`, and one digest for each of its readers.
+//!
+//! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tailor_engine::{Event, EventKind, History, Package};
+use tailor_lang::SourceMap;
+
+fn package_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/qianjiang"))
+}
+
+fn sources() -> Vec<(String, String)> {
+    tailor_engine::package::rules_files(package_dir())
+        .expect("package")
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("read");
+            (p.display().to_string(), text)
+        })
+        .collect()
+}
+
+fn compile(c: &mut Criterion) {
+    let files = sources();
+    c.bench_function("qianjiang/parse", |b| {
+        b.iter(|| {
+            for (i, (_, text)) in files.iter().enumerate() {
+                black_box(tailor_lang::parse_file(
+                    tailor_lang::FileId(i as u32),
+                    black_box(text),
+                ));
+            }
+        })
+    });
+    c.bench_function("qianjiang/parse+check+compile", |b| {
+        b.iter(|| black_box(Package::from_sources(black_box(files.clone())).expect("package")))
+    });
+}
+
+fn digest(c: &mut Criterion) {
+    let pkg = Package::load(package_dir()).expect("package");
+    let mut sm = SourceMap::new();
+    let read = |name: &str| std::fs::read_to_string(package_dir().join(name)).expect("data");
+    let profiles = pkg
+        .parse_profiles(&mut sm, "profiles.jsonl", &read("profiles.jsonl"))
+        .expect("profiles");
+    let catalog = pkg
+        .parse_catalog(&mut sm, "catalog.jsonl", &read("catalog.jsonl"))
+        .expect("catalog");
+    let history = History::default();
+    let at = "2013-02-21T19:30:00+08:00".parse().expect("time");
+    let event = Event::new(EventKind::Enter, at);
+    let mut group = c.benchmark_group("qianjiang/digest");
+    for p in &profiles {
+        group.bench_function(p.id(), |b| {
+            b.iter(|| black_box(pkg.evaluate(black_box(&event), black_box(p), &catalog, &history)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, compile, digest);
+criterion_main!(benches);
