@@ -178,13 +178,25 @@ pub fn render(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // miette counts columns in bytes; the name of each source is given as
+    // `file:line:col` instead, counted in characters (see `View::new`).
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(110)
-        .with_links(false);
-    let view = View::new(d, sources);
+        .with_links(false)
+        .without_primary_span_start();
+    let mut view = View::new(d, sources);
+    // Labels in other files follow the diagnostic as notes of their own: as miette's
+    // related diagnostics they would be titled "Warning:".
+    let notes = std::mem::take(&mut view.related);
     let mut out = String::new();
     if handler.render_report(&mut out, &view).is_err() {
         out = format!("error: {}\n", d.message);
+    }
+    for note in &notes {
+        let mut text = String::new();
+        if handler.render_report(&mut text, note).is_ok() {
+            out.push_str(&text);
+        }
     }
     out
 }
@@ -203,9 +215,10 @@ struct View {
 impl View {
     fn new(d: &Diagnostic, sources: &SourceMap) -> View {
         let file = d.primary.as_ref().map(|l| l.span.file);
-        let source = file.and_then(|f| sources.get(f)).map(|s| {
-            miette::NamedSource::new(s.name.clone(), s.text.to_string()).with_language("tailor")
-        });
+        let source = d
+            .primary
+            .as_ref()
+            .and_then(|l| named_source(sources, l.span));
         let mut labels = Vec::new();
         if let Some(p) = &d.primary {
             labels.push((p.span, p.text.clone(), true));
@@ -215,17 +228,14 @@ impl View {
             if Some(l.span.file) == file {
                 labels.push((l.span, l.text.clone(), false));
             } else {
-                let src = sources.get(l.span.file).map(|s| {
-                    miette::NamedSource::new(s.name.clone(), s.text.to_string())
-                        .with_language("tailor")
-                });
+                let src = named_source(sources, l.span);
                 related.push(View {
                     severity: Severity::Warning,
                     code: "",
                     message: l.text.clone(),
                     help: None,
                     source: src,
-                    labels: vec![(l.span, l.text.clone(), true)],
+                    labels: vec![(l.span, String::new(), true)],
                     related: Vec::new(),
                 });
             }
@@ -240,6 +250,15 @@ impl View {
             related,
         }
     }
+}
+
+/// The source of `span`'s file, named `file:line:col` after the start of `span`.
+fn named_source(sources: &SourceMap, span: Span) -> Option<miette::NamedSource<String>> {
+    let s = sources.get(span.file)?;
+    Some(
+        miette::NamedSource::new(sources.location(span), s.text.to_string())
+            .with_language("tailor"),
+    )
 }
 
 impl fmt::Debug for View {
@@ -266,6 +285,10 @@ impl miette::Diagnostic for View {
     }
 
     fn severity(&self) -> Option<miette::Severity> {
+        // A view without a code is a note: a label in another file.
+        if self.code.is_empty() {
+            return Some(miette::Severity::Advice);
+        }
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,

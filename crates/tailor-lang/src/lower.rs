@@ -3,7 +3,7 @@
 //! The grammar accepts a little more than the language (clauses in any order, any word as
 //! a type or event kind) so that lowering can say precisely what is wrong and keep going.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::LazyLock;
 
 use pest::Parser as _;
@@ -14,6 +14,7 @@ use crate::ast::*;
 use crate::diagnostic::{Diagnostic, Diagnostics, suggest};
 use crate::span::{FileId, Span};
 
+mod depth;
 mod syntax;
 use syntax::syntax_error;
 
@@ -72,7 +73,7 @@ pub fn parse_file(file: FileId, src: &str) -> (File, Diagnostics) {
                         items.extend(lowerer.file(pairs));
                         diags.extend(lowerer.finish());
                     }
-                    Err(e) => diags.push(syntax_error(file, start, chunk, &e)),
+                    Err(e) => diags.push(syntax_error(file, src, start, &e)),
                 }
             }
             items
@@ -203,6 +204,8 @@ struct Lowerer<'s> {
     /// part include the trivia after them, which [`Lowerer::span`] trims.
     src: &'s str,
     comments: &'s [Comment],
+    /// How many expressions are being lowered, one inside the other.
+    nested: Cell<usize>,
 }
 
 /// An expression together with whether it was written in parentheses; needed to reject
@@ -220,6 +223,7 @@ impl<'s> Lowerer<'s> {
             diags: RefCell::new(Diagnostics::new()),
             src,
             comments,
+            nested: Cell::new(0),
         }
     }
 
@@ -236,14 +240,15 @@ impl<'s> Lowerer<'s> {
         let start = self.base + s.start();
         let mut end = self.base + s.end();
         loop {
+            // Only the grammar's WHITESPACE: a comment may end in other white space.
             let text = self.src.get(start..end).unwrap_or("");
-            let trimmed = text.trim_end();
+            let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
             end = start + trimmed.len();
-            match self
-                .comments
-                .iter()
-                .find(|c| c.span.end as usize == end && c.span.start as usize >= start)
-            {
+            // A comment's span runs to the `\n`, so on a `\r\n` line it ends past `end`.
+            match self.comments.iter().find(|c| {
+                let (cs, ce) = (c.span.start as usize, c.span.end as usize);
+                cs >= start && cs < end && ce >= end
+            }) {
                 Some(c) => end = c.span.start as usize,
                 None => break,
             }
@@ -322,7 +327,16 @@ impl<'s> Lowerer<'s> {
                 let mut d =
                     Diagnostic::error("tailor::unknown_type", format!("unknown type `{text}`"))
                         .at(span, "not a type");
-                d = match suggest(&text, names) {
+                // The names other languages give the same types.
+                let alias = match text.to_lowercase().as_str() {
+                    "integer" | "long" | "i64" => Some("int"),
+                    "boolean" => Some("bool"),
+                    "number" | "double" | "decimal" | "f64" => Some("float"),
+                    "str" | "text" => Some("string"),
+                    "datetime" | "timestamp" | "date" => Some("time"),
+                    _ => None,
+                };
+                d = match alias.or_else(|| suggest(&text, names)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("the types are {}", names.join(", "))),
                 };
@@ -343,7 +357,8 @@ impl<'s> Lowerer<'s> {
                     "tailor::int_range",
                     format!("integer `{}` is too large", p.as_str()),
                 )
-                .at(span, "does not fit in 64 bits"),
+                .at(span, "does not fit in 64 bits")
+                .help("integers run from -9223372036854775808 to 9223372036854775807"),
             );
             0
         });
@@ -367,7 +382,8 @@ impl<'s> Lowerer<'s> {
                         "tailor::int_range",
                         format!("duration `{text}` is too large"),
                     )
-                    .at(span, "does not fit in 64 bits of seconds"),
+                    .at(span, "does not fit in 64 bits of seconds")
+                    .help("durations run up to about 292 billion years; write a shorter one"),
                 );
                 0
             }
@@ -404,7 +420,13 @@ impl<'s> Lowerer<'s> {
                     let code = hex
                         .and_then(|h| u32::from_str_radix(h, 16).ok())
                         .and_then(char::from_u32);
-                    let len = close.map_or(1, |c| c + 1);
+                    // Bytes of the escape after `\u`: the braces when there are both,
+                    // else the `{` alone, else nothing (the next character may be wide).
+                    let len = match (rest.starts_with('{'), close) {
+                        (true, Some(c)) => c + 1,
+                        (true, None) => 1,
+                        (false, _) => 0,
+                    };
                     match code {
                         Some(ch) => value.push(ch),
                         None => self.error(
@@ -668,7 +690,8 @@ impl<'s> Lowerer<'s> {
                                 format!("event kind `{kind}` listed twice"),
                             )
                             .at(span, "second here")
-                            .also(first.span, "first here"),
+                            .also(first.span, "first here")
+                            .help("list each event kind once"),
                         );
                     } else {
                         out.push(EventKindLit { kind, span });
@@ -708,6 +731,8 @@ impl<'s> Lowerer<'s> {
         };
         const CLAUSES: [&str; 5] = ["on", "priority", "when", "pick/drop", "cap"];
         let mut last_rank = 0usize;
+        // The first clause of the highest rank so far: what an out-of-order clause follows.
+        let mut last: Option<(&str, Span)> = None;
         let mut firsts: [Option<Span>; 5] = [None; 5];
         for c in inner {
             let cspan = self.span(&c);
@@ -724,33 +749,38 @@ impl<'s> Lowerer<'s> {
                 3 => "drop",
                 r => CLAUSES.get(r).copied().unwrap_or(""),
             };
-            if rank != 3 {
-                if let Some(first) = firsts.get(rank).copied().flatten() {
-                    self.error(
-                        Diagnostic::error(
-                            "tailor::duplicate_clause",
-                            format!("`{keyword}` given twice in rule `{}`", rule.name.name),
-                        )
-                        .at(cspan, "second here")
-                        .also(first, "first here")
-                        .help("a rule has at most one of each `on`, `priority`, `when` and `cap`"),
-                    );
-                    continue;
-                }
+            if rank != 3
+                && let Some(first) = firsts.get(rank).copied().flatten()
+            {
+                self.error(
+                    Diagnostic::error(
+                        "tailor::duplicate_clause",
+                        format!("`{keyword}` given twice in rule `{}`", rule.name.name),
+                    )
+                    .at(cspan, "second here")
+                    .also(first, "first here")
+                    .help("a rule has at most one of each `on`, `priority`, `when` and `cap`"),
+                );
+                continue;
             }
-            if rank < last_rank {
-                let later = CLAUSES.get(last_rank).copied().unwrap_or("");
+            if rank < last_rank
+                && let Some((later, later_span)) = last
+            {
                 self.error(
                     Diagnostic::error("tailor::clause_order", format!("`{keyword}` must come before `{later}`"))
                         .at(cspan, "out of order")
+                        .also(later_span, format!("`{later}` is here"))
                         .help("a rule's clauses go in this order: `on`, `priority`, `when`, actions (`pick`, `drop`), `cap`"),
                 );
             }
+            if rank > last_rank || last.is_none() {
+                last = Some((keyword, cspan));
+            }
             last_rank = last_rank.max(rank);
-            if let Some(slot) = firsts.get_mut(rank) {
-                if slot.is_none() {
-                    *slot = Some(cspan);
-                }
+            if let Some(slot) = firsts.get_mut(rank)
+                && slot.is_none()
+            {
+                *slot = Some(cspan);
             }
             let r = c.as_rule();
             match r {
@@ -943,7 +973,26 @@ impl<'s> Lowerer<'s> {
     }
 
     fn expr(&self, p: Pair<'_, Rule>) -> Expr {
-        self.lowered(p).expr
+        // Check an outermost expression's depth before recursing into it.
+        if self.nested.get() == 0
+            && let Some(deep) = depth::too_deep(&p)
+        {
+            self.error(
+                Diagnostic::error("tailor::expr_depth", "expression nested too deeply")
+                    .at(self.span(&deep), "too deep")
+                    .help(format!(
+                        "an expression may nest at most {} brackets, calls and prefix \
+                         operators and chain at most {} operators; split it into segments",
+                        depth::MAX_NESTING,
+                        depth::MAX_DEPTH
+                    )),
+            );
+            return Expr::new(ExprKind::Literal(Literal::Bool(false)), self.span(&p));
+        }
+        self.nested.set(self.nested.get() + 1);
+        let e = self.lowered(p).expr;
+        self.nested.set(self.nested.get().saturating_sub(1));
+        e
     }
 
     fn lowered(&self, p: Pair<'_, Rule>) -> Lowered {
@@ -1050,8 +1099,30 @@ impl<'s> Lowerer<'s> {
                         };
                     }
                 };
-                if bop.is_comparison() {
-                    self.no_chain(&lhs, ospan, bop.symbol());
+                if bop.is_comparison() && self.no_chain(&lhs, ospan, bop.symbol()) {
+                    // Go on as if `a < b < c` were `a < b and b < c`, as the help says, so
+                    // that checking adds no type errors of its own about the chain.
+                    if let ExprKind::Binary { rhs: middle, .. } = &lhs.expr.kind {
+                        let second = Expr::new(
+                            ExprKind::Binary {
+                                op: bop,
+                                lhs: middle.clone(),
+                                rhs: Box::new(rhs.expr),
+                            },
+                            middle.span.to(span),
+                        );
+                        return Lowered {
+                            expr: Expr::new(
+                                ExprKind::Binary {
+                                    op: BinaryOp::And,
+                                    lhs: Box::new(lhs.expr),
+                                    rhs: Box::new(second),
+                                },
+                                span,
+                            ),
+                            paren: false,
+                        };
+                    }
                 }
                 Lowered {
                     expr: Expr::new(
@@ -1068,8 +1139,8 @@ impl<'s> Lowerer<'s> {
             .parse(p.into_inner())
     }
 
-    /// Comparisons do not chain: `a < b < c` is a syntax error (§7).
-    fn no_chain(&self, lhs: &Lowered, op_span: Span, op: &str) {
+    /// Comparisons do not chain: `a < b < c` is a syntax error (§7). Says whether it was one.
+    fn no_chain(&self, lhs: &Lowered, op_span: Span, op: &str) -> bool {
         let chained = !lhs.paren
             && match &lhs.expr.kind {
                 ExprKind::Binary { op, .. } => op.is_comparison(),
@@ -1083,6 +1154,7 @@ impl<'s> Lowerer<'s> {
                     .help("join the comparisons with `and`, as in `a < b and b < c`, or add parentheses"),
             );
         }
+        chained
     }
 
     fn primary(&self, q: Pair<'_, Rule>) -> Lowered {
@@ -1112,7 +1184,8 @@ impl<'s> Lowerer<'s> {
                             "tailor::float_range",
                             format!("number `{}` is out of range", q.as_str()),
                         )
-                        .at(span, "not a finite number"),
+                        .at(span, "not a finite number")
+                        .help("write a number that fits in a 64-bit float, up to about 1.8e308"),
                     );
                     return lit(Literal::Float(0.0));
                 }

@@ -5,23 +5,22 @@ use super::Rule;
 use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span};
 
+/// `e` is the error of parsing the chunk of `src` that starts at `base`.
 pub(super) fn syntax_error(
     file: FileId,
+    src: &str,
     base: usize,
-    chunk: &str,
     e: &pest::error::Error<Rule>,
 ) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
-    let found = found_token(chunk, pos);
-    let span = Span::new(
-        file,
-        base + pos,
-        base + pos + found.len().max(if pos < chunk.len() { 1 } else { 0 }),
-    );
+    let pos = base
+        + match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
+    // What follows in the whole file: the end of a chunk is not the end of the file.
+    let found = found_token(src, pos);
+    let span = Span::new(file, pos, pos + found.len());
     let found_desc = if found.is_empty() {
         "end of file".to_owned()
     } else {
@@ -29,7 +28,15 @@ pub(super) fn syntax_error(
     };
     let (expected, help) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => describe_expected(positives, &found),
-        ErrorVariant::CustomError { message } => (message.clone(), None),
+        // pest's only custom errors are its call and stack limits.
+        ErrorVariant::CustomError { message } => {
+            return Diagnostic::error(
+                "tailor::syntax",
+                format!("input nested too deeply to parse ({message})"),
+            )
+            .at(span, "too deep")
+            .help("split the expression into segments");
+        }
     };
     let mut d = Diagnostic::error(
         "tailor::syntax",
@@ -53,9 +60,9 @@ fn found_token(src: &str, pos: usize) -> String {
         rest.chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect()
-    } else if "=!<>:-".contains(first) && rest.len() > 1 {
+    } else if "=!<>:-&|".contains(first) && rest.len() > 1 {
         let two: String = rest.chars().take(2).collect();
-        if ["==", "!=", "<=", ">=", "::", "->"].contains(&two.as_str()) {
+        if ["==", "!=", "<=", ">=", "::", "->", "&&", "||"].contains(&two.as_str()) {
             two
         } else {
             first.to_string()
@@ -65,23 +72,71 @@ fn found_token(src: &str, pos: usize) -> String {
     }
 }
 
+/// Rules that are tried only where an expression may start.
+const EXPRESSION_ONLY: [Rule; 13] = [
+    Rule::expr,
+    Rule::paren,
+    Rule::list,
+    Rule::float,
+    Rule::kw_true,
+    Rule::kw_false,
+    Rule::script_call,
+    Rule::call,
+    Rule::field,
+    Rule::kw_now,
+    Rule::root,
+    Rule::op_not,
+    Rule::op_neg,
+];
+
 fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>) {
     let mut names: Vec<String> = Vec::new();
     let mut help = None;
     let mut operator = false;
+    let expression = positives.iter().any(|r| EXPRESSION_ONLY.contains(r));
     for r in positives {
         let name = match r {
+            r if EXPRESSION_ONLY.contains(r) => "an expression".to_owned(),
+            // Where an expression may start, its first tokens are summed up by it.
+            Rule::ident
+            | Rule::name
+            | Rule::int
+            | Rule::string
+            | Rule::duration
+            | Rule::kw_not
+            | Rule::kw_profile
+            | Rule::kw_block
+            | Rule::kw_event
+                if expression =>
+            {
+                continue;
+            }
             Rule::ident | Rule::name => "a name".to_owned(),
             Rule::field_name | Rule::field_path => "a field name".to_owned(),
-            Rule::expr | Rule::paren | Rule::list | Rule::duration | Rule::float
-            | Rule::string | Rule::kw_true | Rule::kw_false | Rule::script_call | Rule::call
-            | Rule::field | Rule::kw_now | Rule::root | Rule::op_not | Rule::op_neg => {
-                "an expression".to_owned()
-            }
+            Rule::string => "a string".to_owned(),
+            Rule::duration => "a duration (`90s`, `15m`, `12h`, `3d` or `2w`)".to_owned(),
             Rule::int => "an integer".to_owned(),
+            // The keywords of infix and postfix operators (`not` as in `not in`).
+            Rule::kw_and
+            | Rule::kw_or
+            | Rule::kw_not
+            | Rule::kw_in
+            | Rule::kw_intersects
+            | Rule::kw_matches
+            | Rule::kw_exists => {
+                operator = true;
+                continue;
+            }
             Rule::type_expr => "a type".to_owned(),
             Rule::event_kind | Rule::event_kinds => "an event kind".to_owned(),
             Rule::profile_schema
+            | Rule::kw_profile
+            | Rule::kw_content
+            | Rule::kw_edition
+            | Rule::kw_segment
+            | Rule::kw_script
+            | Rule::kw_rule
+            | Rule::kw_learn
             | Rule::content_schema
             | Rule::edition
             | Rule::segment
@@ -131,17 +186,22 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>
     if found == "=" && operator {
         help = Some("use `==` to compare".to_owned());
     }
-    if positives.contains(&Rule::ident) && crate::KEYWORDS.contains(&found) {
+    // An item keyword where an expression should be: the expression is missing, the
+    // keyword starts the next item.
+    let next_item = expression && super::ITEM_KEYWORDS.contains(&found);
+    if positives.contains(&Rule::ident) && crate::KEYWORDS.contains(&found) && !next_item {
         help = Some(format!(
             "`{found}` is a reserved word and cannot be used as a name"
         ));
     }
     if found == "&&" || found == "&" {
         help = Some("write `and`".to_owned());
-    } else if found == "|" {
+    } else if found == "||" || found == "|" {
         help = Some("write `or`".to_owned());
     } else if found == "'" {
         help = Some("strings use double quotes: \"…\"".to_owned());
+    } else if found == "\"" && (expression || positives.contains(&Rule::string)) {
+        help = Some("this string is not closed: add a `\"` where it ends".to_owned());
     }
     let expected = match names.len() {
         0 => "something else".to_owned(),
@@ -151,5 +211,39 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>
             format!("{} or {}", names.join(", "), last)
         }
     };
-    (expected, help)
+    let help = help.unwrap_or_else(|| fallback_help(positives, found, next_item, &expected));
+    (expected, Some(help))
+}
+
+/// How to fix a syntax error that no common slip explains.
+fn fallback_help(positives: &[Rule], found: &str, next_item: bool, expected: &str) -> String {
+    let word = found.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+    if positives.contains(&Rule::kw_newest) {
+        "after `order by`, write `newest`, `oldest`, or an expression and `asc` or `desc`"
+            .to_owned()
+    } else if positives.contains(&Rule::duration) && found.chars().all(|c| c.is_ascii_digit()) {
+        format!(
+            "a duration needs a unit: `{found}s`, `{found}m`, `{found}h`, `{found}d` or `{found}w`"
+        )
+    } else if positives.contains(&Rule::field_decl) && word {
+        "declare a field as `name: type`, as in `age: int`".to_owned()
+    } else if next_item {
+        "the expression above is not finished: complete it before the next item starts".to_owned()
+    } else if found.is_empty() {
+        "the file ends before this item does: is a closing `}` missing?".to_owned()
+    } else if word && !found.is_ascii() && positives.iter().any(|r| EXPRESSION_ONLY.contains(r)) {
+        // Names are ASCII: a word in other letters is text that lost its quotes.
+        format!("put text in double quotes: `\"{found}\"`")
+    } else if let Some(s) = expected
+        .strip_prefix('`')
+        .and_then(|e| e.strip_suffix('`'))
+        .filter(|_| word)
+        .and_then(|e| crate::diagnostic::suggest(found, [e]))
+    {
+        format!("did you mean `{s}`?")
+    } else if positives.contains(&Rule::EOI) {
+        "remove it, or check that the item above is complete".to_owned()
+    } else {
+        format!("write {expected} here")
+    }
 }
