@@ -16,7 +16,8 @@ use tailor_lang::SourceMap;
 const SECTIONS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 const TAGS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 const REGIONS: [&str; 3] = ["r0", "r1", "r2"];
-const CITIES: [&str; 3] = ["c0", "c1", "c2"];
+// Cities share names with regions so that `block.region == profile.city` can hold.
+const CITIES: [&str; 3] = ["r0", "r1", "c2"];
 const KINDS: [EventKind; 3] = [EventKind::Enter, EventKind::Text, EventKind::Location];
 
 fn t0() -> Timestamp {
@@ -51,31 +52,44 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 5] = [
+const WHENS: [&str; 11] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
-    "profile.city == \"c0\" or profile.age < 20",
+    "profile.city == \"r0\" or profile.age < 20",
     "not (profile.city exists)",
+    "young and \"t2\" in profile.interests",
+    "profile.city in [\"r1\", \"c2\"] and profile.age > 40",
+    "profile.interests intersects [\"t0\", \"t3\"] or young",
+    "30 <= profile.age and profile.age < 60",
+    "profile.city != \"r1\"",
+    "len(profile.interests) > 1 or profile.age == 25",
 ];
-const WHERES: [&str; 5] = [
+const WHERES: [&str; 10] = [
     "",
     " where block.region == profile.city",
     " where \"t0\" in block.tags",
     " where block.score > 0.5",
     " where block.region in [\"r0\", \"r1\"]",
+    " where block.tags intersects profile.interests and block.score >= 0.25",
+    " where block.region == \"r2\" or \"t1\" in block.tags",
+    " where not (block.region exists)",
+    " where block.tags intersects [\"t2\", \"t3\"]",
+    " where block.region in profile.interests",
 ];
-const ORDERS: [&str; 4] = [
+const ORDERS: [&str; 6] = [
     "",
     " order by oldest",
     " order by block.score desc",
     " order by block.score asc",
+    " order by block.score * 2.0 + 1.0 desc",
+    " order by block.region asc",
 ];
 
 impl Spec {
     fn source(&self) -> String {
         let mut s = String::from(
-            "profile {\n  age: int\n  city: string\n  interests: set<string>\n}\ncontent {\n  region: string\n  score: float\n}\n",
+            "profile {\n  age: int\n  city: string\n  interests: set<string>\n}\ncontent {\n  region: string\n  score: float\n}\nsegment young = profile.age < 30\n",
         );
         s.push_str(&format!(
             "edition e {{\n  max {}\n  min {}\n  sections {{\n",
@@ -356,5 +370,40 @@ proptest! {
 
         // The same inputs always give the same outcome.
         prop_assert_eq!(&o, &pkg.evaluate(&event, &profiles[0], &catalog, &history));
+    }
+
+    /// The indexed evaluator gives exactly the reference evaluator's outcome: the whole
+    /// JSON, including `fired`, item order, reasons and `learned`.
+    #[test]
+    fn indexed_evaluator_equals_reference(
+        spec in spec(),
+        blocks in proptest::collection::vec(block(), 0..40),
+        age in proptest::option::of(0i64..90),
+        city in proptest::option::of(0usize..3),
+        interests in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
+        kind in 0usize..3,
+        past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..40).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
+    ) {
+        let src = spec.source();
+        let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
+            .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
+        let mut sources = SourceMap::new();
+        let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
+        if let Some(a) = age { profile["age"] = serde_json::json!(a); }
+        if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
+        let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
+        let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
+        let history = History::new(past.iter().map(|(h, bs, fired, k)| Delivery {
+            user: "u".into(),
+            at: hours(*h),
+            event: KINDS[*k],
+            blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
+            fired: fired.iter().map(|r| format!("r{r}")).collect(),
+        }));
+        let event = Event::new(KINDS[kind], t0());
+        let reference = pkg.evaluate(&event, &profiles[0], &catalog, &history);
+        let index = tailor_engine::Index::new(&pkg, catalog);
+        let indexed = index.evaluate(&event, &profiles[0], &history);
+        prop_assert_eq!(reference.to_json(), indexed.to_json(), "package:\n{}", src);
     }
 }

@@ -1,16 +1,16 @@
 //! The reference evaluator: digest assembly exactly as LANGUAGE.md §10 states it, written
-//! to be read against the spec step by step. It stays as the oracle for faster paths.
+//! to be read against the spec step by step. It stays as the oracle for faster paths
+//! (`fast.rs` reuses its step functions and is checked against it by proptest).
 
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::data::{Block, Catalog, Delivery, Event, History, Profile};
-
-use crate::eval::{Ctx, compare};
-use crate::ir::{COrder, CPick, CRule};
+use crate::data::{Block, Catalog, Delivery, Event, History};
+use crate::eval::Ctx;
+use crate::fast::picks::sort_by_keys;
+use crate::ir::{CEdition, COrder, CPick, CRule};
 use crate::learn::Learning;
 use crate::outcome::{DigestItem, Outcome, OutcomeKind, PickSource, ScriptError};
 use crate::package::Package;
@@ -25,14 +25,168 @@ fn in_window(d: &Delivery, at: Timestamp, window: SignedDuration) -> bool {
     }
 }
 
+/// Step 1: the edition's cap on unsolicited digests. `Some(reason)` when the outcome is
+/// `quiet`.
+pub(crate) fn capped(ed: &CEdition, event: &Event, past: &[Delivery]) -> Option<String> {
+    if !event.kind.is_unsolicited() {
+        return None;
+    }
+    let cap = ed.cap?;
+    let count = past
+        .iter()
+        .filter(|d| d.event.is_unsolicited() && in_window(d, event.at, cap.per))
+        .count();
+    (count >= cap.count).then(|| {
+        format!(
+            "edition cap {} per {} reached",
+            cap.count,
+            format_duration(cap.per)
+        )
+    })
+}
+
+/// Step 2: a rule fires when it answers the kind, its `when` holds, and its own cap is
+/// not exhausted. (A `when` whose script call fails does not hold, §8.)
+pub(crate) fn fires(r: &CRule, ctx: &Ctx<'_>, past: &[Delivery], t: Timestamp) -> bool {
+    r.answers(ctx.event.kind)
+        && match &r.when {
+            None => true,
+            Some(w) => ctx.holds(w).unwrap_or(false),
+        }
+        && match r.cap {
+            None => true,
+            Some(cap) => {
+                past.iter()
+                    .filter(|d| in_window(d, t, cap.per) && d.fired.contains(&r.name))
+                    .count()
+                    < cap.count
+            }
+        }
+}
+
+/// The ids delivered to the user within the repeat window.
+pub(crate) fn recently_delivered<'a>(
+    ed: &CEdition,
+    past: &'a [Delivery],
+    t: Timestamp,
+) -> HashSet<&'a str> {
+    match ed.repeat {
+        Some(repeat) => past
+            .iter()
+            .filter(|d| in_window(d, t, repeat))
+            .flat_map(|d| d.blocks.iter().map(String::as_str))
+            .collect(),
+        None => HashSet::new(),
+    }
+}
+
+/// Step 3: eligibility.
+pub(crate) fn eligible(
+    b: &Block,
+    t: Timestamp,
+    recent: &HashSet<&str>,
+    fired: &[(usize, &CRule)],
+    ctx: &Ctx<'_>,
+) -> bool {
+    let published = b.published().is_some_and(|p| p <= t);
+    let unexpired = b.expires().is_none_or(|e| t < e);
+    let fresh = !recent.contains(b.id());
+    published
+        && unexpired
+        && fresh
+        && !fired.iter().any(|(_, r)| {
+            // A drop whose script call fails counts as holding: the block is not
+            // chosen (§8).
+            r.drops()
+                .any(|d| ctx.with_block(b).holds(d).unwrap_or(true))
+        })
+}
+
+/// The blocks chosen so far.
+pub(crate) struct State {
+    /// (section index, item) in the order chosen.
+    chosen: Vec<(usize, DigestItem)>,
+    per_section: Vec<usize>,
+}
+
+impl State {
+    pub(crate) fn new(sections: usize) -> State {
+        State {
+            chosen: Vec::new(),
+            per_section: vec![0; sections],
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chosen.len()
+    }
+
+    pub(crate) fn has(&self, id: &str) -> bool {
+        self.chosen.iter().any(|(_, i)| i.id == id)
+    }
+
+    /// How many more a pick may take: under its N, its section's quota and `max`.
+    pub(crate) fn room(&self, pick: &CPick, ed: &CEdition) -> usize {
+        let quota = ed.sections.get(pick.section).map_or(0, |(_, q)| *q);
+        let used = self.per_section.get(pick.section).copied().unwrap_or(0);
+        pick.count
+            .min(quota.saturating_sub(used))
+            .min(ed.max.saturating_sub(self.chosen.len()))
+    }
+
+    pub(crate) fn choose(
+        &mut self,
+        pick: &CPick,
+        b: &Block,
+        reason: &str,
+        source: PickSource,
+        ed: &CEdition,
+    ) {
+        let section = ed
+            .sections
+            .get(pick.section)
+            .map_or("", |(n, _)| n.as_str());
+        self.chosen.push((
+            pick.section,
+            DigestItem {
+                id: b.id().to_owned(),
+                section: section.to_owned(),
+                title: b.title().to_owned(),
+                summary: b.opt_str(schema::block::SUMMARY).map(str::to_owned),
+                url: b.opt_str(schema::block::URL).map(str::to_owned),
+                image: b.opt_str(schema::block::IMAGE).map(str::to_owned),
+                reasons: vec![reason.to_owned()],
+                source,
+            },
+        ));
+        if let Some(n) = self.per_section.get_mut(pick.section) {
+            *n += 1;
+        }
+    }
+
+    /// Step 6: by section in declared order, then in the order chosen.
+    pub(crate) fn into_items(self) -> Vec<DigestItem> {
+        let mut items: Vec<(usize, usize, DigestItem)> = self
+            .chosen
+            .into_iter()
+            .enumerate()
+            .map(|(order, (section, item))| (section, order, item))
+            .collect();
+        items.sort_by_key(|(section, order, _)| (*section, *order));
+        items.into_iter().map(|(_, _, i)| i).collect()
+    }
+}
+
 impl Package {
-    /// Evaluate one event for one user: learning (§9), then assembly (§10).
+    /// Evaluate one event for one user: learning (§9), then assembly (§10), with the
+    /// reference evaluator. For many events over one catalog, [`crate::Index`] gives the
+    /// same outcomes faster.
     ///
     /// Pure: no I/O, no clock (the time is the event's), nothing stored.
     pub fn evaluate(
         &self,
         event: &Event,
-        profile: &Profile,
+        profile: &crate::Profile,
         catalog: &Catalog,
         history: &History,
     ) -> Outcome {
@@ -70,23 +224,11 @@ impl Package {
         };
 
         // 1. The edition's cap on unsolicited digests.
-        if event.kind.is_unsolicited() {
-            if let Some(cap) = ed.cap {
-                let count = past
-                    .iter()
-                    .filter(|d| d.event.is_unsolicited() && in_window(d, t, cap.per))
-                    .count();
-                if count >= cap.count {
-                    outcome.kind = OutcomeKind::Quiet;
-                    outcome.reason = Some(format!(
-                        "edition cap {} per {} reached",
-                        cap.count,
-                        format_duration(cap.per)
-                    ));
-                    outcome.errors = errors.into_inner();
-                    return outcome;
-                }
-            }
+        if let Some(reason) = capped(ed, event, past) {
+            outcome.kind = OutcomeKind::Quiet;
+            outcome.reason = Some(reason);
+            outcome.errors = errors.into_inner();
+            return outcome;
         }
 
         let ctx = Ctx {
@@ -107,62 +249,23 @@ impl Package {
             .rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.answers(event.kind))
-            .filter(|(_, r)| match &r.when {
-                None => true,
-                Some(w) => ctx.holds(w).unwrap_or(false),
-            })
-            .filter(|(_, r)| match r.cap {
-                None => true,
-                Some(cap) => {
-                    past.iter()
-                        .filter(|d| {
-                            in_window(d, t, cap.per) && d.fired.iter().any(|f| *f == r.name)
-                        })
-                        .count()
-                        < cap.count
-                }
-            })
+            .filter(|(_, r)| fires(r, &ctx, past, t))
             .collect();
         outcome.fired = fired.iter().map(|(_, r)| r.name.clone()).collect();
 
         // 3. Eligibility.
-        let recently_delivered: HashSet<&str> = match ed.repeat {
-            Some(repeat) => past
-                .iter()
-                .filter(|d| in_window(d, t, repeat))
-                .flat_map(|d| d.blocks.iter().map(String::as_str))
-                .collect(),
-            None => HashSet::new(),
-        };
-        let eligible = |b: &Block| -> bool {
-            let published = b.published().is_some_and(|p| p <= t);
-            let unexpired = b.expires().is_none_or(|e| t < e);
-            let fresh = !recently_delivered.contains(b.id());
-            published
-                && unexpired
-                && fresh
-                && !fired.iter().any(|(_, r)| {
-                    r.drops().any(|d| {
-                        // A drop whose script call fails counts as holding: the block is
-                        // not chosen (§8).
-                        ctx.with_block(b).holds(d).unwrap_or(true)
-                    })
-                })
-        };
+        let recent = recently_delivered(ed, past, t);
+        let is_eligible = |b: &Block| eligible(b, t, &recent, &fired, &ctx);
 
         // 4. Picks, in evaluation order and source order within a rule.
-        let mut state = State {
-            chosen: Vec::new(),
-            per_section: vec![0; ed.sections.len()],
-        };
+        let mut state = State::new(ed.sections.len());
         for (ri, (_, rule)) in fired.iter().enumerate() {
             for (pi, pick) in rule.picks().enumerate() {
                 self.run_pick(
                     pick,
                     &ctx,
                     catalog,
-                    &eligible,
+                    &is_eligible,
                     &mut state,
                     &rule.name,
                     PickSource::Rule { rule: ri, pick: pi },
@@ -171,13 +274,13 @@ impl Package {
         }
 
         // 5. The fallback, when too few were chosen and some rule answers this kind.
-        if state.chosen.len() < ed.min && c.rules.iter().any(|r| r.answers(event.kind)) {
+        if state.len() < ed.min && c.rules.iter().any(|r| r.answers(event.kind)) {
             for (pi, pick) in ed.fallback.iter().enumerate() {
                 self.run_pick(
                     pick,
                     &ctx,
                     catalog,
-                    &eligible,
+                    &is_eligible,
                     &mut state,
                     "fallback",
                     PickSource::Fallback { pick: pi },
@@ -186,14 +289,7 @@ impl Package {
         }
 
         // 6. By section in declared order, then in the order chosen.
-        let mut items: Vec<(usize, usize, DigestItem)> = state
-            .chosen
-            .into_iter()
-            .enumerate()
-            .map(|(order, (section, item))| (section, order, item))
-            .collect();
-        items.sort_by_key(|(section, order, _)| (*section, *order));
-        outcome.items = items.into_iter().map(|(_, _, i)| i).collect();
+        outcome.items = state.into_items();
         outcome.kind = if outcome.items.is_empty() {
             OutcomeKind::Empty
         } else {
@@ -203,8 +299,10 @@ impl Package {
         outcome
     }
 
+    /// Step 4 for one pick: from the eligible blocks of its section that satisfy its
+    /// `where` and are not chosen yet, in its order (ties by id ascending), as many as fit.
     #[allow(clippy::too_many_arguments)]
-    fn run_pick(
+    pub(crate) fn run_pick(
         &self,
         pick: &CPick,
         ctx: &Ctx<'_>,
@@ -215,76 +313,49 @@ impl Package {
         source: PickSource,
     ) {
         let ed = &self.compiled().edition;
-        let Some((section, quota)) = ed.sections.get(pick.section) else {
+        let Some((section, _)) = ed.sections.get(pick.section) else {
             return;
         };
-        let used = state.per_section.get(pick.section).copied().unwrap_or(0);
-        let room = pick
-            .count
-            .min(quota.saturating_sub(used))
-            .min(ed.max.saturating_sub(state.chosen.len()));
+        let room = state.room(pick, ed);
         if room == 0 {
             return;
         }
-        let mut candidates: Vec<(&Block, Option<Value>)> = catalog
+        // Candidates come in id order, so that the stable sort keeps ties by id.
+        let mut candidates: Vec<(u32, Option<Value>)> = catalog
             .section(section)
-            .filter(|b| !state.chosen.iter().any(|(_, i)| i.id == b.id()))
-            .filter(|b| eligible(b))
-            .filter(|b| match &pick.filter {
+            .zip(catalog.section_positions(section))
+            .filter(|(b, _)| !state.has(b.id()))
+            .filter(|(b, _)| eligible(b))
+            .filter(|(b, _)| match &pick.filter {
                 None => true,
                 // A `where` whose script call fails: that block is not chosen (§8).
                 Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
             })
-            .map(|b| {
+            .map(|(b, &pos)| {
                 let key = match &pick.order {
                     COrder::Newest | COrder::Oldest => b.get(schema::block::PUBLISHED).cloned(),
                     // A failed script call in an order key makes the key missing (§8).
                     COrder::Asc(k) | COrder::Desc(k) => ctx.with_block(b).eval(k).ok().flatten(),
                 };
-                (b, key)
+                (u32::try_from(pos).unwrap_or(u32::MAX), key)
             })
             .collect();
-        let descending = matches!(pick.order, COrder::Newest | COrder::Desc(_));
-        // Candidates come in id order; the sort is stable, so ties stay by id ascending.
-        candidates.sort_by(|(_, a), (_, b)| match (a, b) {
-            (Some(x), Some(y)) => {
-                let o = compare(x, y).unwrap_or(Ordering::Equal);
-                if descending { o.reverse() } else { o }
-            }
-            // Missing keys sort last in either direction.
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        });
-        for (b, _) in candidates.into_iter().take(room) {
-            state.chosen.push((
-                pick.section,
-                DigestItem {
-                    id: b.id().to_owned(),
-                    section: section.clone(),
-                    title: b.title().to_owned(),
-                    summary: b.opt_str(schema::block::SUMMARY).map(str::to_owned),
-                    url: b.opt_str(schema::block::URL).map(str::to_owned),
-                    image: b.opt_str(schema::block::IMAGE).map(str::to_owned),
-                    reasons: vec![reason.to_owned()],
-                    source,
-                },
-            ));
-            if let Some(n) = state.per_section.get_mut(pick.section) {
-                *n += 1;
+        // Missing keys sort last in either direction.
+        sort_by_keys(
+            &mut candidates,
+            matches!(pick.order, COrder::Newest | COrder::Desc(_)),
+        );
+        let blocks = catalog.blocks();
+        for (pos, _) in candidates.into_iter().take(room) {
+            if let Some(b) = blocks.get(pos as usize) {
+                state.choose(pick, b, reason, source, ed);
             }
         }
     }
 }
 
-struct State {
-    /// (section index, item) in the order chosen.
-    chosen: Vec<(usize, DigestItem)>,
-    per_section: Vec<usize>,
-}
-
 /// The same failure is reported once per evaluation, not once per block looked at.
-fn dedup(errors: Vec<ScriptError>) -> Vec<ScriptError> {
+pub(crate) fn dedup(errors: Vec<ScriptError>) -> Vec<ScriptError> {
     let mut out: Vec<ScriptError> = Vec::new();
     for e in errors {
         if !out.contains(&e) {

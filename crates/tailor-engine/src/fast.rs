@@ -1,0 +1,391 @@
+//! The indexed evaluator: the same outcomes as the reference evaluator (`assemble.rs`),
+//! found without looking at every rule and every block. Checked against the reference
+//! by a differential proptest (`tests/differential.rs`) over the whole outcome JSON.
+//!
+//! An [`Index`] is built once per package and catalog version: rule indexes per event
+//! kind ([`rules`]) and per-section pick indexes ([`picks`]). Work that cannot be done
+//! exactly by index — anything that calls a script, since the reference evaluator's
+//! error list depends on which blocks it looked at — takes the reference path.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use crate::data::{Block, Catalog, Event, History, Profile};
+use crate::eval::Ctx;
+use crate::ir::{CExpr, COrder, CPick, CRule};
+use crate::outcome::{Outcome, OutcomeKind, PickSource};
+use crate::package::Package;
+use crate::schema;
+use crate::value::{Value, format_time};
+
+pub(crate) mod picks;
+pub(crate) mod rules;
+
+use picks::{PickAccess, SectionIndex, sort_by_keys, static_order};
+
+/// A package and a catalog, indexed for evaluation. Immutable, `Send + Sync`.
+#[derive(Debug)]
+pub struct Index {
+    package: Package,
+    catalog: Catalog,
+    rules: rules::RuleIndex,
+    sections: Vec<SectionIndex>,
+    /// Per rule (evaluation order), per pick: its access predicate.
+    access: Vec<Vec<Option<PickAccess>>>,
+    fallback_access: Vec<Option<PickAccess>>,
+    /// Some fired rule's drop calls a script: picks then take the reference path.
+    script_drops: Vec<bool>,
+}
+
+/// Index statistics, for `tailor batch` and the benches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    pub rules_indexed: usize,
+    pub rules_always_checked: usize,
+    pub blocks: usize,
+}
+
+fn calls_script(e: &CExpr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, CExpr::Script(_)));
+    found
+}
+
+fn pick_calls_script(p: &CPick) -> bool {
+    p.filter.as_ref().is_some_and(calls_script)
+        || matches!(&p.order, COrder::Asc(k) | COrder::Desc(k) if calls_script(k))
+}
+
+impl Index {
+    /// Index `catalog` for `package`.
+    pub fn new(package: &Package, catalog: Catalog) -> Index {
+        let c = package.compiled();
+        let sections = (0..c.edition.sections.len())
+            .map(|i| {
+                let (orders, slots) = picks::needs(c, i);
+                let name = c.edition.sections.get(i).map_or("", |(n, _)| n.as_str());
+                SectionIndex::build(&catalog, name, &orders, &slots)
+            })
+            .collect();
+        let access_of = |p: &CPick| {
+            if pick_calls_script(p) {
+                None
+            } else {
+                p.filter.as_ref().and_then(|f| picks::pick_access(f, c))
+            }
+        };
+        Index {
+            rules: rules::RuleIndex::build(c),
+            sections,
+            access: c
+                .rules
+                .iter()
+                .map(|r| r.picks().map(access_of).collect())
+                .collect(),
+            fallback_access: c.edition.fallback.iter().map(access_of).collect(),
+            script_drops: c
+                .rules
+                .iter()
+                .map(|r| r.drops().any(calls_script))
+                .collect(),
+            package: package.clone(),
+            catalog,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn package(&self) -> &Package {
+        &self.package
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            rules_indexed: self.rules.indexed(),
+            rules_always_checked: self.rules.always_checked(),
+            blocks: self.catalog.len(),
+        }
+    }
+
+    /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
+    pub fn evaluate(&self, event: &Event, profile: &Profile, history: &History) -> Outcome {
+        let pkg = &self.package;
+        let learning = pkg.learn(event, profile);
+        let c = pkg.compiled();
+        let ed = &c.edition;
+        let tz = &ed.timezone;
+        let profile = &learning.profile;
+        let t = event.at;
+        let past = history.for_user(profile.id());
+        let errors = RefCell::new(learning.errors.clone());
+        let mut outcome = Outcome {
+            kind: OutcomeKind::Empty,
+            user: profile.id().to_owned(),
+            edition: ed.name.clone(),
+            event: event.kind,
+            at: t,
+            at_local: format_time(t, tz),
+            reason: None,
+            items: Vec::new(),
+            fired: Vec::new(),
+            errors: Vec::new(),
+            learned: learning.learned.clone(),
+        };
+        if let Some(reason) = crate::assemble::capped(ed, event, past) {
+            outcome.kind = OutcomeKind::Quiet;
+            outcome.reason = Some(reason);
+            outcome.errors = errors.into_inner();
+            return outcome;
+        }
+        let ctx = Ctx {
+            segments: &c.segments,
+            scripts: &c.scripts,
+            host: pkg.script_host(),
+            tz,
+            profile,
+            block: None,
+            event,
+            now: t,
+            errors: &errors,
+        };
+
+        // Fired rules: only the index's candidates are evaluated, in evaluation order.
+        let mut candidates = Vec::new();
+        self.rules.candidates(event.kind, profile, &mut candidates);
+        let fired: Vec<(usize, &CRule)> = candidates
+            .iter()
+            .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
+            .filter(|(_, r)| crate::assemble::fires(r, &ctx, past, t))
+            .collect();
+        outcome.fired = fired.iter().map(|(_, r)| r.name.clone()).collect();
+
+        let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
+        let script_drops = fired
+            .iter()
+            .any(|(i, _)| self.script_drops.get(*i).copied().unwrap_or(true));
+        let eligible =
+            |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &fired, &ctx);
+
+        let mut state = crate::assemble::State::new(ed.sections.len());
+        for (ri, (rule_index, rule)) in fired.iter().enumerate() {
+            for (pi, pick) in rule.picks().enumerate() {
+                let access = self
+                    .access
+                    .get(*rule_index)
+                    .and_then(|a| a.get(pi))
+                    .cloned()
+                    .flatten();
+                let source = PickSource::Rule { rule: ri, pick: pi };
+                self.run_pick(
+                    pick,
+                    access.as_ref(),
+                    script_drops,
+                    &ctx,
+                    &eligible,
+                    &mut state,
+                    &rule.name,
+                    source,
+                );
+            }
+        }
+        if state.len() < ed.min && c.rules.iter().any(|r| r.answers(event.kind)) {
+            for (pi, pick) in ed.fallback.iter().enumerate() {
+                let access = self.fallback_access.get(pi).cloned().flatten();
+                let source = PickSource::Fallback { pick: pi };
+                self.run_pick(
+                    pick,
+                    access.as_ref(),
+                    script_drops,
+                    &ctx,
+                    &eligible,
+                    &mut state,
+                    "fallback",
+                    source,
+                );
+            }
+        }
+        outcome.items = state.into_items();
+        outcome.kind = if outcome.items.is_empty() {
+            OutcomeKind::Empty
+        } else {
+            OutcomeKind::Digest
+        };
+        outcome.errors = crate::assemble::dedup(errors.into_inner());
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_pick(
+        &self,
+        pick: &CPick,
+        access: Option<&PickAccess>,
+        script_drops: bool,
+        ctx: &Ctx<'_>,
+        eligible: &dyn Fn(&Block) -> bool,
+        state: &mut crate::assemble::State,
+        reason: &str,
+        source: PickSource,
+    ) {
+        let ed = &self.package.compiled().edition;
+        let room = state.room(pick, ed);
+        if room == 0 {
+            return;
+        }
+        // Scripts anywhere the reference looks at every block: take the reference path,
+        // so that the same calls are made and the same failures reported.
+        if script_drops || pick_calls_script(pick) {
+            self.package
+                .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
+            return;
+        }
+        let Some(section) = self.sections.get(pick.section) else {
+            return;
+        };
+        let blocks = self.catalog.blocks();
+        let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
+        let order = static_order(&pick.order);
+        let found: Vec<u32> = match (access, order) {
+            (Some(a), order) => {
+                let mut ids = Vec::new();
+                section.lookup(a, ctx.profile, &mut ids);
+                match order.and_then(|o| section.order(o)) {
+                    // Few candidates: keep the pre-sorted order's ranks.
+                    Some(sorted) if ids.len() * 8 < sorted.len() => {
+                        let mut keyed: Vec<(u32, Option<Value>)> = ids
+                            .into_iter()
+                            .map(|p| (p, block(p).and_then(|b| key(b, &pick.order, ctx))))
+                            .collect();
+                        sort_by_keys(&mut keyed, descending(&pick.order));
+                        keyed.into_iter().map(|(p, _)| p).collect()
+                    }
+                    Some(sorted) => {
+                        let wanted: HashSet<u32> = ids.into_iter().collect();
+                        sorted
+                            .iter()
+                            .copied()
+                            .filter(|p| wanted.contains(p))
+                            .collect()
+                    }
+                    None => self.dynamic_order(ids, pick, ctx, eligible),
+                }
+            }
+            (None, Some(o)) => match section.order(o) {
+                Some(sorted) => {
+                    // Walk the pre-sorted section and stop when the pick is full.
+                    let mut taken = 0;
+                    for &p in sorted {
+                        let Some(b) = block(p) else { continue };
+                        if self.takes(b, pick, ctx, eligible, state) {
+                            state.choose(pick, b, reason, source, ed);
+                            taken += 1;
+                            if taken == room {
+                                break;
+                            }
+                        }
+                    }
+                    return;
+                }
+                None => self.dynamic_order(section.blocks.clone(), pick, ctx, eligible),
+            },
+            (None, None) => self.dynamic_order(section.blocks.clone(), pick, ctx, eligible),
+        };
+        let mut taken = 0;
+        for p in found {
+            let Some(b) = block(p) else { continue };
+            if self.takes(b, pick, ctx, eligible, state) {
+                state.choose(pick, b, reason, source, ed);
+                taken += 1;
+                if taken == room {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Candidates ordered by a key computed per block, exactly as the reference sorts.
+    fn dynamic_order(
+        &self,
+        ids: Vec<u32>,
+        pick: &CPick,
+        ctx: &Ctx<'_>,
+        eligible: &dyn Fn(&Block) -> bool,
+    ) -> Vec<u32> {
+        let blocks = self.catalog.blocks();
+        let mut keyed: Vec<(u32, Option<Value>)> = ids
+            .into_iter()
+            .filter_map(|p| blocks.get(p as usize).map(|b| (p, &**b)))
+            .filter(|(_, b)| eligible(b) && passes(b, pick, ctx))
+            .map(|(p, b)| (p, key(b, &pick.order, ctx)))
+            .collect();
+        sort_by_keys(&mut keyed, descending(&pick.order));
+        keyed.into_iter().map(|(p, _)| p).collect()
+    }
+
+    fn takes(
+        &self,
+        b: &Block,
+        pick: &CPick,
+        ctx: &Ctx<'_>,
+        eligible: &dyn Fn(&Block) -> bool,
+        state: &crate::assemble::State,
+    ) -> bool {
+        !state.has(b.id()) && eligible(b) && passes(b, pick, ctx)
+    }
+}
+
+fn passes(b: &Block, pick: &CPick, ctx: &Ctx<'_>) -> bool {
+    match &pick.filter {
+        None => true,
+        Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
+    }
+}
+
+fn descending(o: &COrder) -> bool {
+    matches!(o, COrder::Newest | COrder::Desc(_))
+}
+
+fn key(b: &Block, o: &COrder, ctx: &Ctx<'_>) -> Option<Value> {
+    match o {
+        COrder::Newest | COrder::Oldest => b.get(schema::block::PUBLISHED).cloned(),
+        COrder::Asc(k) | COrder::Desc(k) => ctx.with_block(b).eval(k).ok().flatten(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_for(filter: &str) -> Index {
+        let src = format!(
+            "profile {{\n city: string\n interests: set<string>\n}}\ncontent {{\n region: string\n score: float\n}}\n\
+             edition e {{ sections {{ s 3 }} }}\nrule r {{ pick 3 from s where {filter} }}\n"
+        );
+        let pkg = Package::from_sources(vec![("t.rules".into(), src)]).expect("package");
+        Index::new(&pkg, Catalog::default())
+    }
+
+    fn access(filter: &str) -> String {
+        format!("{:?}", index_for(filter).access[0][0])
+    }
+
+    #[test]
+    fn where_clauses_get_access_predicates() {
+        assert!(access("\"t0\" in block.tags").starts_with("Some(Keys("));
+        assert!(access("block.tags intersects [\"a\", \"b\"]").starts_with("Some(Keys("));
+        assert!(access("block.region == \"r\"").starts_with("Some(Keys("));
+        assert!(access("block.region in [\"a\"]").starts_with("Some(Keys("));
+        assert!(access("block.region == profile.city").starts_with("Some(ProfileValue("));
+        assert!(access("block.region in profile.interests").starts_with("Some(ProfileSet("));
+        assert!(
+            access("block.tags intersects profile.interests and block.score >= 0.25")
+                .starts_with("Some(ProfileSet(")
+        );
+        assert_eq!(access("block.score > 0.5"), "None");
+        assert_eq!(
+            access("block.region == \"a\" or \"t\" in block.tags"),
+            "None"
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! Pick indexes: per section, blocks pre-sorted by each static order key (`newest`,
+//! `oldest`, `block.FIELD asc|desc`) and posting lists over the block fields that picks'
+//! `where` clauses test (`"taiwan" in block.tags`, `block.region in profile.past_places`,
+//! `block.city == profile.city`). A pick walks only matching blocks, in order, and stops
+//! when it is full; the full `where` and eligibility are still checked for every block it
+//! takes, so the result is exactly the reference evaluator's.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use tailor_lang::ast::{BinaryOp, Type};
+
+use super::rules::Key;
+use crate::check::Compiled;
+use crate::data::{Block, Catalog, Profile};
+use crate::eval::compare;
+use crate::ir::{CExpr, COrder, CPick};
+use crate::value::Value;
+
+/// How a pick's candidates can be found without scanning its section.
+#[derive(Debug, Clone)]
+pub(crate) enum PickAccess {
+    /// The block's `slot` holds (or, for sets, contains) one of these keys.
+    Keys(usize, Vec<Key>),
+    /// The block's `slot` equals the profile's scalar `profile_slot`.
+    ProfileValue(usize, usize),
+    /// The block's `slot` holds (or shares) an element of the profile's set.
+    ProfileSet(usize, usize),
+}
+
+/// A static order: one of the pre-sorted block lists of a section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum StaticOrder {
+    Newest,
+    Oldest,
+    Asc(usize),
+    Desc(usize),
+}
+
+pub(crate) fn static_order(o: &COrder) -> Option<StaticOrder> {
+    match o {
+        COrder::Newest => Some(StaticOrder::Newest),
+        COrder::Oldest => Some(StaticOrder::Oldest),
+        COrder::Asc(CExpr::Block(s)) => Some(StaticOrder::Asc(*s)),
+        COrder::Desc(CExpr::Block(s)) => Some(StaticOrder::Desc(*s)),
+        _ => None,
+    }
+}
+
+fn content_type(c: &Compiled, slot: usize) -> Option<Type> {
+    c.content.field(slot).map(|f| f.ty)
+}
+
+fn scalar_key_type(t: Type) -> bool {
+    matches!(t, Type::String | Type::Int)
+}
+
+fn elem_matches(block: Type, key: &Key) -> bool {
+    matches!(
+        (block, key),
+        (Type::String | Type::SetString, Key::Str(_)) | (Type::Int | Type::SetInt, Key::Int(_))
+    )
+}
+
+/// The element type a block slot's postings are keyed by.
+fn elem_of(t: Type) -> Option<Type> {
+    match t {
+        Type::String | Type::SetString => Some(Type::String),
+        Type::Int | Type::SetInt => Some(Type::Int),
+        _ => None,
+    }
+}
+
+/// Find an access predicate among the `where`'s top-level conjuncts.
+pub(crate) fn pick_access(filter: &CExpr, c: &Compiled) -> Option<PickAccess> {
+    let mut conj = Vec::new();
+    flatten_and(filter, &mut conj);
+    conj.into_iter().find_map(|e| conjunct_access(e, c))
+}
+
+fn flatten_and<'a>(e: &'a CExpr, out: &mut Vec<&'a CExpr>) {
+    match e {
+        CExpr::And(a, b) => {
+            flatten_and(a, out);
+            flatten_and(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn conjunct_access(e: &CExpr, c: &Compiled) -> Option<PickAccess> {
+    use BinaryOp::*;
+    let CExpr::Binary(op, a, b) = e else {
+        return None;
+    };
+    let pty = |s: usize| c.profile.field(s).map(|f| f.ty);
+    match (op, &**a, &**b) {
+        // "taiwan" in block.tags
+        (In, CExpr::Const(v), CExpr::Block(s)) => {
+            let t = content_type(c, *s)?;
+            let k = Key::of(v)?;
+            (matches!(t, Type::SetString | Type::SetInt) && elem_matches(t, &k))
+                .then(|| PickAccess::Keys(*s, vec![k]))
+        }
+        // block.tags intersects ["a", "b"]
+        (Intersects, CExpr::Block(s), CExpr::Const(l))
+        | (Intersects, CExpr::Const(l), CExpr::Block(s)) => {
+            let t = content_type(c, *s)?;
+            let keys = Key::of_list(l)?;
+            (matches!(t, Type::SetString | Type::SetInt) && keys.iter().all(|k| elem_matches(t, k)))
+                .then_some(PickAccess::Keys(*s, keys))
+        }
+        // block.region == "奎屯"
+        (Eq, CExpr::Block(s), CExpr::Const(v)) | (Eq, CExpr::Const(v), CExpr::Block(s)) => {
+            let t = content_type(c, *s)?;
+            let k = Key::of(v)?;
+            (scalar_key_type(t) && elem_matches(t, &k)).then(|| PickAccess::Keys(*s, vec![k]))
+        }
+        // block.region in ["杭州", "宁波"]
+        (In, CExpr::Block(s), CExpr::Const(l)) => {
+            let t = content_type(c, *s)?;
+            let keys = Key::of_list(l)?;
+            (scalar_key_type(t) && keys.iter().all(|k| elem_matches(t, k)))
+                .then_some(PickAccess::Keys(*s, keys))
+        }
+        // block.city == profile.city
+        (Eq, CExpr::Block(s), CExpr::Profile(p)) | (Eq, CExpr::Profile(p), CExpr::Block(s)) => {
+            let (t, u) = (content_type(c, *s)?, pty(*p)?);
+            (scalar_key_type(t) && t == u).then_some(PickAccess::ProfileValue(*s, *p))
+        }
+        // block.region in profile.past_places
+        (In, CExpr::Block(s), CExpr::Profile(p)) => {
+            let (t, u) = (content_type(c, *s)?, pty(*p)?);
+            let ok = matches!(
+                (t, u),
+                (Type::String, Type::SetString) | (Type::Int, Type::SetInt)
+            );
+            ok.then_some(PickAccess::ProfileSet(*s, *p))
+        }
+        // block.tags intersects profile.interests
+        (Intersects, CExpr::Block(s), CExpr::Profile(p))
+        | (Intersects, CExpr::Profile(p), CExpr::Block(s)) => {
+            let (t, u) = (content_type(c, *s)?, pty(*p)?);
+            (matches!(t, Type::SetString | Type::SetInt) && t == u)
+                .then_some(PickAccess::ProfileSet(*s, *p))
+        }
+        _ => None,
+    }
+}
+
+/// One section's indexes.
+#[derive(Debug, Default)]
+pub(crate) struct SectionIndex {
+    /// Catalog positions of the section's blocks, in id order.
+    pub(crate) blocks: Vec<u32>,
+    orders: HashMap<StaticOrder, Vec<u32>>,
+    postings: HashMap<(usize, Key), Vec<u32>>,
+}
+
+/// The reference's order: keys compared by §7 (descending when asked), missing last, ties
+/// by id (the input is in id order and the sort is stable).
+pub(crate) fn sort_by_keys(items: &mut [(u32, Option<Value>)], descending: bool) {
+    items.sort_by(|(_, a), (_, b)| match (a, b) {
+        (Some(x), Some(y)) => {
+            let o = compare(x, y).unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    });
+}
+
+fn order_key(b: &Block, o: StaticOrder) -> Option<Value> {
+    match o {
+        StaticOrder::Newest | StaticOrder::Oldest => {
+            b.get(crate::schema::block::PUBLISHED).cloned()
+        }
+        StaticOrder::Asc(s) | StaticOrder::Desc(s) => b.get(s).cloned(),
+    }
+}
+
+impl SectionIndex {
+    pub(crate) fn build(
+        catalog: &Catalog,
+        name: &str,
+        orders: &[StaticOrder],
+        slots: &[usize],
+    ) -> SectionIndex {
+        let blocks: Vec<u32> = catalog
+            .section_positions(name)
+            .iter()
+            .map(|&p| u32::try_from(p).unwrap_or(u32::MAX))
+            .collect();
+        let all = catalog.blocks();
+        let get = |p: u32| all.get(p as usize);
+        let mut idx = SectionIndex {
+            blocks: blocks.clone(),
+            ..SectionIndex::default()
+        };
+        for &o in orders {
+            let mut keyed: Vec<(u32, Option<Value>)> = blocks
+                .iter()
+                .map(|&p| (p, get(p).and_then(|b| order_key(b, o))))
+                .collect();
+            sort_by_keys(
+                &mut keyed,
+                matches!(o, StaticOrder::Newest | StaticOrder::Desc(_)),
+            );
+            idx.orders
+                .insert(o, keyed.into_iter().map(|(p, _)| p).collect());
+        }
+        for &slot in slots {
+            for &p in &blocks {
+                let Some(b) = get(p) else { continue };
+                let keys: Vec<Key> = match b.get(slot) {
+                    Some(Value::StrSet(s)) => s.iter().map(|x| Key::Str(x.clone())).collect(),
+                    Some(Value::IntSet(s)) => s.iter().map(|x| Key::Int(*x)).collect(),
+                    Some(v) => Key::of(v).into_iter().collect(),
+                    None => Vec::new(),
+                };
+                for k in keys {
+                    idx.postings.entry((slot, k)).or_default().push(p);
+                }
+            }
+        }
+        idx
+    }
+
+    pub(crate) fn order(&self, o: StaticOrder) -> Option<&[u32]> {
+        self.orders.get(&o).map(Vec::as_slice)
+    }
+
+    /// Candidate positions for an access predicate, in id order, without duplicates.
+    pub(crate) fn lookup(&self, access: &PickAccess, profile: &Profile, out: &mut Vec<u32>) {
+        out.clear();
+        let mut add = |slot: usize, k: Key| {
+            if let Some(p) = self.postings.get(&(slot, k)) {
+                out.extend_from_slice(p);
+            }
+        };
+        match access {
+            PickAccess::Keys(slot, keys) => keys.iter().for_each(|k| add(*slot, k.clone())),
+            PickAccess::ProfileValue(slot, p) => {
+                if let Some(k) = profile.get(*p).and_then(Key::of) {
+                    add(*slot, k);
+                }
+            }
+            PickAccess::ProfileSet(slot, p) => match profile.get(*p) {
+                Some(Value::StrSet(s)) => s.iter().for_each(|x| add(*slot, Key::Str(x.clone()))),
+                Some(Value::IntSet(s)) => s.iter().for_each(|x| add(*slot, Key::Int(*x))),
+                _ => {}
+            },
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The static orders and posting slots the package's picks of one section use.
+pub(crate) fn needs(c: &Compiled, section: usize) -> (Vec<StaticOrder>, Vec<usize>) {
+    let mut orders = vec![StaticOrder::Newest, StaticOrder::Oldest];
+    let mut slots = Vec::new();
+    let picks = c
+        .rules
+        .iter()
+        .flat_map(|r| r.picks())
+        .chain(c.edition.fallback.iter());
+    for p in picks.filter(|p: &&CPick| p.section == section) {
+        if let Some(o) = static_order(&p.order)
+            && !orders.contains(&o)
+        {
+            orders.push(o);
+        }
+        let access = p.filter.as_ref().and_then(|f| pick_access(f, c));
+        let slot = match access {
+            Some(
+                PickAccess::Keys(s, _)
+                | PickAccess::ProfileValue(s, _)
+                | PickAccess::ProfileSet(s, _),
+            ) => Some(s),
+            None => None,
+        };
+        if let Some(s) = slot
+            && !slots.contains(&s)
+            && elem_of(content_type(c, s).unwrap_or(Type::Bool)).is_some()
+        {
+            slots.push(s);
+        }
+    }
+    (orders, slots)
+}

@@ -1,0 +1,365 @@
+//! Rule matching by index: each rule's `when` (segments inlined) is put in disjunctive
+//! normal form, and every conjunction is indexed by one *access predicate* — a conjunct
+//! that must hold for the conjunction to hold (`"taiwan" in profile.interests`,
+//! `profile.city == "杭州"`, `profile.age >= 60`). An event looks up the profile's values
+//! in the posting lists to get the candidate rules; only candidates have their `when`
+//! evaluated in full, so `fired` stays exact while most rules are never looked at.
+//!
+//! Rules that cannot be indexed (no access predicate in some conjunction, too many
+//! conjunctions, or script calls, whose failures must be reported exactly as the
+//! reference evaluator reports them) are checked for every event of their kinds.
+
+use std::collections::HashMap;
+
+use tailor_lang::ast::{BinaryOp, Type};
+
+use crate::check::Compiled;
+use crate::data::Profile;
+use crate::ir::CExpr;
+use crate::value::Value;
+
+/// A value that can key a posting list: strings and ints (floats are never indexed, so
+/// that `==` between ints and floats keeps its numeric meaning).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Str(std::sync::Arc<str>),
+    Int(i64),
+}
+
+impl Key {
+    pub(crate) fn of(v: &Value) -> Option<Key> {
+        match v {
+            Value::Str(s) => Some(Key::Str(s.clone())),
+            Value::Int(i) => Some(Key::Int(*i)),
+            _ => None,
+        }
+    }
+
+    /// The keys of a list literal, if every element is a key.
+    pub(crate) fn of_list(v: &Value) -> Option<Vec<Key>> {
+        match v {
+            Value::List(items) => items.iter().map(Key::of).collect(),
+            _ => None,
+        }
+    }
+}
+
+/// The most conjunctions a rule may have before it is checked for every event.
+const MAX_DISJUNCTS: usize = 32;
+
+#[derive(Debug)]
+enum Access {
+    /// One of these keys is an element of the profile's set in `slot`.
+    SetHas(usize, Vec<Key>),
+    /// The profile's `slot` equals one of these keys.
+    Equal(usize, Vec<Key>),
+    /// The profile's number in `slot` is above (or at) `threshold`: `>` and `>=` alike,
+    /// since candidates may be a superset.
+    Above { slot: usize, threshold: f64 },
+    /// The profile's number in `slot` is below (or at) `threshold`.
+    Below { slot: usize, threshold: f64 },
+}
+
+/// The rule index of one event kind.
+#[derive(Debug, Default)]
+pub(crate) struct KindIndex {
+    /// Rules checked for every event of this kind.
+    always: Vec<u32>,
+    set_has: HashMap<(usize, Key), Vec<u32>>,
+    set_slots: Vec<usize>,
+    equal: HashMap<(usize, Key), Vec<u32>>,
+    equal_slots: Vec<usize>,
+    /// Per slot: (threshold, rule), sorted by threshold ascending.
+    above: HashMap<usize, Vec<(f64, u32)>>,
+    /// Per slot: (threshold, rule), sorted by threshold descending.
+    below: HashMap<usize, Vec<(f64, u32)>>,
+    pub(crate) indexed: usize,
+}
+
+/// Rule indexes for every event kind.
+#[derive(Debug)]
+pub(crate) struct RuleIndex {
+    kinds: Vec<KindIndex>,
+}
+
+fn has_script(e: &CExpr, c: &Compiled, depth: usize) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| match x {
+        CExpr::Script(_) => found = true,
+        CExpr::Segment(i) if depth < 64 => {
+            if let Some(s) = c.segments.get(*i) {
+                found |= has_script(&s.expr, c, depth + 1);
+            }
+        }
+        _ => {}
+    });
+    found
+}
+
+/// Disjunctive normal form, segments inlined; `None` when it grows too large.
+fn dnf<'a>(e: &'a CExpr, c: &'a Compiled, depth: usize) -> Option<Vec<Vec<&'a CExpr>>> {
+    if depth > 64 {
+        return None;
+    }
+    match e {
+        CExpr::And(a, b) => {
+            let (x, y) = (dnf(a, c, depth + 1)?, dnf(b, c, depth + 1)?);
+            if x.len().saturating_mul(y.len()) > MAX_DISJUNCTS {
+                return None;
+            }
+            let mut out = Vec::new();
+            for p in &x {
+                for q in &y {
+                    let mut conj = p.clone();
+                    conj.extend(q.iter().copied());
+                    out.push(conj);
+                }
+            }
+            Some(out)
+        }
+        CExpr::Or(a, b) => {
+            let mut x = dnf(a, c, depth + 1)?;
+            x.extend(dnf(b, c, depth + 1)?);
+            (x.len() <= MAX_DISJUNCTS).then_some(x)
+        }
+        CExpr::Segment(i) => dnf(&c.segments.get(*i)?.expr, c, depth + 1),
+        other => Some(vec![vec![other]]),
+    }
+}
+
+fn profile_type(c: &Compiled, slot: usize) -> Option<Type> {
+    c.profile.field(slot).map(|f| f.ty)
+}
+
+/// A key of the same type as a scalar field (so that key equality is `==`).
+fn key_fits(ty: Type, k: &Key) -> bool {
+    matches!(
+        (ty, k),
+        (Type::String, Key::Str(_)) | (Type::Int, Key::Int(_))
+    )
+}
+
+fn set_fits(ty: Type, k: &Key) -> bool {
+    matches!(
+        (ty, k),
+        (Type::SetString, Key::Str(_)) | (Type::SetInt, Key::Int(_))
+    )
+}
+
+fn access(e: &CExpr, c: &Compiled) -> Option<Access> {
+    let CExpr::Binary(op, a, b) = e else {
+        return None;
+    };
+    use BinaryOp::*;
+    match (op, &**a, &**b) {
+        (In, CExpr::Const(v), CExpr::Profile(s)) => {
+            let k = Key::of(v)?;
+            set_fits(profile_type(c, *s)?, &k).then(|| Access::SetHas(*s, vec![k]))
+        }
+        (Intersects, CExpr::Profile(s), CExpr::Const(l))
+        | (Intersects, CExpr::Const(l), CExpr::Profile(s)) => {
+            let keys = Key::of_list(l)?;
+            let ty = profile_type(c, *s)?;
+            keys.iter()
+                .all(|k| set_fits(ty, k))
+                .then_some(Access::SetHas(*s, keys))
+        }
+        (Eq, CExpr::Profile(s), CExpr::Const(v)) | (Eq, CExpr::Const(v), CExpr::Profile(s)) => {
+            let k = Key::of(v)?;
+            key_fits(profile_type(c, *s)?, &k).then(|| Access::Equal(*s, vec![k]))
+        }
+        (In, CExpr::Profile(s), CExpr::Const(l)) => {
+            let keys = Key::of_list(l)?;
+            let ty = profile_type(c, *s)?;
+            keys.iter()
+                .all(|k| key_fits(ty, k))
+                .then_some(Access::Equal(*s, keys))
+        }
+        (Ge | Gt | Le | Lt, CExpr::Profile(s), CExpr::Const(v)) => range(*op, *s, v, false, c),
+        (Ge | Gt | Le | Lt, CExpr::Const(v), CExpr::Profile(s)) => range(*op, *s, v, true, c),
+        _ => None,
+    }
+}
+
+fn range(op: BinaryOp, slot: usize, v: &Value, flipped: bool, c: &Compiled) -> Option<Access> {
+    if !matches!(profile_type(c, slot)?, Type::Int | Type::Float) {
+        return None;
+    }
+    let threshold = v.as_f64()?;
+    // `60 <= profile.age` is `profile.age >= 60`.
+    let op = match (op, flipped) {
+        (o, false) => o,
+        (BinaryOp::Ge, true) => BinaryOp::Le,
+        (BinaryOp::Gt, true) => BinaryOp::Lt,
+        (BinaryOp::Le, true) => BinaryOp::Ge,
+        (_, true) => BinaryOp::Gt,
+    };
+    Some(match op {
+        BinaryOp::Ge | BinaryOp::Gt => Access::Above { slot, threshold },
+        _ => Access::Below { slot, threshold },
+    })
+}
+
+/// The best access predicate of a conjunction: membership and equality before ranges.
+fn best_access(conj: &[&CExpr], c: &Compiled) -> Option<Access> {
+    let found: Vec<Access> = conj.iter().filter_map(|e| access(e, c)).collect();
+    let mut range = None;
+    for a in found {
+        match a {
+            Access::SetHas(..) | Access::Equal(..) => return Some(a),
+            other => range = range.or(Some(other)),
+        }
+    }
+    range
+}
+
+impl RuleIndex {
+    pub(crate) fn build(c: &Compiled) -> RuleIndex {
+        let mut kinds: Vec<KindIndex> = tailor_lang::ast::EventKind::ALL
+            .iter()
+            .map(|_| KindIndex::default())
+            .collect();
+        for (ri, rule) in c.rules.iter().enumerate() {
+            let r = u32::try_from(ri).unwrap_or(u32::MAX);
+            // Every conjunction needs an access predicate, or the rule is always checked.
+            let accesses: Option<Vec<Access>> = match &rule.when {
+                None => None,
+                Some(w) if has_script(w, c, 0) => None,
+                Some(w) => {
+                    dnf(w, c, 0).and_then(|d| d.iter().map(|conj| best_access(conj, c)).collect())
+                }
+            };
+            for kind in &rule.on {
+                let Some(k) = kinds.get_mut(*kind as usize) else {
+                    continue;
+                };
+                match &accesses {
+                    None => k.always.push(r),
+                    Some(list) => {
+                        k.indexed += 1;
+                        for a in list {
+                            k.add(a, r);
+                        }
+                    }
+                }
+            }
+        }
+        for k in &mut kinds {
+            for v in k.above.values_mut() {
+                v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            for v in k.below.values_mut() {
+                v.sort_by(|a, b| b.0.total_cmp(&a.0));
+            }
+        }
+        RuleIndex { kinds }
+    }
+
+    /// Candidate rules for a profile and event kind, as sorted rule indexes (evaluation
+    /// order). Every rule that can fire is among them.
+    pub(crate) fn candidates(
+        &self,
+        kind: tailor_lang::ast::EventKind,
+        profile: &Profile,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        let Some(k) = self.kinds.get(kind as usize) else {
+            return;
+        };
+        out.extend_from_slice(&k.always);
+        for &slot in &k.set_slots {
+            match profile.get(slot) {
+                Some(Value::StrSet(s)) => {
+                    for x in s.iter() {
+                        if let Some(p) = k.set_has.get(&(slot, Key::Str(x.clone()))) {
+                            out.extend_from_slice(p);
+                        }
+                    }
+                }
+                Some(Value::IntSet(s)) => {
+                    for x in s.iter() {
+                        if let Some(p) = k.set_has.get(&(slot, Key::Int(*x))) {
+                            out.extend_from_slice(p);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &slot in &k.equal_slots {
+            if let Some(key) = profile.get(slot).and_then(Key::of)
+                && let Some(p) = k.equal.get(&(slot, key))
+            {
+                out.extend_from_slice(p);
+            }
+        }
+        for (slot, list) in &k.above {
+            if let Some(v) = profile.get(*slot).and_then(Value::as_f64) {
+                // Over-approximate at equality (`>` and `>=` alike): f64 rounding of
+                // large ints must never lose a candidate; the full `when` decides.
+                for (t, r) in list {
+                    if *t > v {
+                        break;
+                    }
+                    out.push(*r);
+                }
+            }
+        }
+        for (slot, list) in &k.below {
+            if let Some(v) = profile.get(*slot).and_then(Value::as_f64) {
+                for (t, r) in list {
+                    if *t < v {
+                        break;
+                    }
+                    out.push(*r);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    pub(crate) fn always_checked(&self) -> usize {
+        self.kinds.iter().map(|k| k.always.len()).sum()
+    }
+
+    pub(crate) fn indexed(&self) -> usize {
+        self.kinds.iter().map(|k| k.indexed).sum()
+    }
+}
+
+impl KindIndex {
+    fn add(&mut self, a: &Access, r: u32) {
+        match a {
+            Access::SetHas(slot, keys) => {
+                if !self.set_slots.contains(slot) {
+                    self.set_slots.push(*slot);
+                }
+                for key in keys {
+                    let list = self.set_has.entry((*slot, key.clone())).or_default();
+                    if list.last() != Some(&r) {
+                        list.push(r);
+                    }
+                }
+            }
+            Access::Equal(slot, keys) => {
+                if !self.equal_slots.contains(slot) {
+                    self.equal_slots.push(*slot);
+                }
+                for key in keys {
+                    let list = self.equal.entry((*slot, key.clone())).or_default();
+                    if list.last() != Some(&r) {
+                        list.push(r);
+                    }
+                }
+            }
+            Access::Above { slot, threshold } => {
+                self.above.entry(*slot).or_default().push((*threshold, r));
+            }
+            Access::Below { slot, threshold } => {
+                self.below.entry(*slot).or_default().push((*threshold, r));
+            }
+        }
+    }
+}
