@@ -96,8 +96,8 @@ impl<'a> Checker<'a> {
                 for s in rest {
                     self.error(
                         Diagnostic::error("tailor::duplicate_schema", "`profile` is declared twice")
-                            .at(s.span, "second declaration")
-                            .also(first.span, "first declaration")
+                            .at(keyword(s.span, "profile"), "second declaration")
+                            .also(keyword(first.span, "profile"), "first declaration")
                             .help("a package has exactly one `profile { … }`; merge the two"),
                     );
                 }
@@ -107,8 +107,8 @@ impl<'a> Checker<'a> {
             for s in rest {
                 self.error(
                     Diagnostic::error("tailor::duplicate_schema", "`content` is declared twice")
-                        .at(s.span, "second declaration")
-                        .also(first.span, "first declaration")
+                        .at(keyword(s.span, "content"), "second declaration")
+                        .also(keyword(first.span, "content"), "first declaration")
                         .help("a package has at most one `content { … }`; merge the two"),
                 );
             }
@@ -151,7 +151,8 @@ impl<'a> Checker<'a> {
                             format!("section `{}` is declared twice", s.name.name),
                         )
                         .at(s.name.span, "second declaration")
-                        .also(*first, "first declaration"),
+                        .also(*first, "first declaration")
+                        .help("declare each section once, with its quota; remove one of them"),
                     );
                     continue;
                 }
@@ -236,7 +237,8 @@ impl<'a> Checker<'a> {
                             format!("field `{dotted}` is declared twice in `{kind}`"),
                         )
                         .at(f.span, "second declaration")
-                        .also(*first, "first declaration"),
+                        .also(*first, "first declaration")
+                        .help(format!("keep one declaration of `{dotted}`")),
                     );
                 }
                 continue;
@@ -255,8 +257,8 @@ impl<'a> Checker<'a> {
                 )
                 .at(f.span, "conflicts")
                 .help(format!(
-                    "`{}` would have to be both a value and an object",
-                    dotted.min(other.clone())
+                    "`{}` would have to be both a value and an object holding other fields; rename one of them",
+                    dotted.as_str().min(other.as_str())
                 ));
                 if let Some(first) = spans.get(&other) {
                     d = d.also(*first, "declared here");
@@ -283,7 +285,8 @@ impl<'a> Checker<'a> {
                         ),
                     )
                     .at(f.name.span, "second declaration")
-                    .also(first.span, "first declaration"),
+                    .also(first.span, "first declaration")
+                    .help("declare each function once; remove one of them"),
                 );
                 continue;
             }
@@ -309,7 +312,7 @@ impl<'a> Checker<'a> {
             name: s.name.name.clone(),
             path: s.path.value.clone(),
             fns,
-            span: s.span,
+            span: s.path.span,
         }
     }
 
@@ -358,14 +361,15 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn count(&mut self, n: &ast::IntLit, what: &str, min: i64) -> usize {
+    fn count(&mut self, n: &ast::IntLit, what: &str, min: i64, help: &str) -> usize {
         if n.value < min {
             self.error(
                 Diagnostic::error(
                     "tailor::out_of_range",
                     format!("{what} must be at least {min}"),
                 )
-                .at(n.span, format!("{} is too small", n.value)),
+                .at(n.span, format!("{} is too small", n.value))
+                .help(help),
             );
         }
         usize::try_from(n.value.max(0)).unwrap_or(usize::MAX)
@@ -378,7 +382,8 @@ impl<'a> Checker<'a> {
                     "tailor::out_of_range",
                     format!("{what} must be longer than zero"),
                 )
-                .at(d.span, "zero length"),
+                .at(d.span, "zero length")
+                .help("write a duration of at least one unit, such as `1d` or `12h`"),
             );
         }
         SignedDuration::from_secs(d.seconds())
@@ -386,7 +391,12 @@ impl<'a> Checker<'a> {
 
     fn cap(&mut self, c: &ast::Cap) -> CCap {
         CCap {
-            count: self.count(&c.count, "a cap's count", 1),
+            count: self.count(
+                &c.count,
+                "a cap's count",
+                1,
+                "`cap N per D` allows N deliveries in any window D: write 1 or more (to stop a rule firing, remove the rule)",
+            ),
             per: self.positive_duration(&c.per, "a cap's window"),
         }
     }
@@ -413,16 +423,26 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        let max = e.max.as_ref().map_or(8, |m| self.count(m, "`max`", 1));
-        let min = e.min.as_ref().map_or(1, |m| self.count(m, "`min`", 0));
-        if min > max {
-            if let Some(m) = &e.min {
-                self.error(
-                    Diagnostic::error("tailor::out_of_range", format!("`min` ({min}) is larger than `max` ({max})"))
-                        .at(m.span, "too large")
-                        .help("`min` is the fewest items before the fallback runs; it cannot exceed `max`"),
-                );
-            }
+        let max = e.max.as_ref().map_or(8, |m| {
+            self.count(
+                m,
+                "`max`",
+                1,
+                "a digest holds at least one item: write `max 1` or more",
+            )
+        });
+        let min = e
+            .min
+            .as_ref()
+            .map_or(1, |m| self.count(m, "`min`", 0, "write `min 0` or more"));
+        if min > max
+            && let Some(m) = &e.min
+        {
+            self.error(
+                Diagnostic::error("tailor::out_of_range", format!("`min` ({min}) is larger than `max` ({max})"))
+                    .at(m.span, "too large")
+                    .help("`min` is the fewest items before the fallback runs and cannot exceed `max`: lower `min` or raise `max`"),
+            );
         }
         if e.sections.is_empty() {
             self.error(
@@ -436,7 +456,12 @@ impl<'a> Checker<'a> {
         }
         let mut sections = Vec::new();
         for s in &e.sections {
-            let quota = self.count(&s.quota, "a section's quota", 0);
+            let quota = self.count(
+                &s.quota,
+                "a section's quota",
+                0,
+                "write a quota of 0 or more",
+            );
             if !sections
                 .iter()
                 .any(|(n, _): &(String, usize)| *n == s.name.name)
@@ -491,7 +516,12 @@ impl<'a> Checker<'a> {
     }
 
     fn pick(&mut self, p: &ast::Pick) -> Option<CPick> {
-        let count = self.count(&p.count, "a pick's count", 1);
+        let count = self.count(
+            &p.count,
+            "a pick's count",
+            1,
+            "a pick chooses at least one block: write `pick 1 from …` or more",
+        );
         let section = self.section(&p.section);
         let filter = p
             .filter
@@ -563,10 +593,10 @@ impl<'a> Checker<'a> {
             .map(|s| {
                 let mut d = Vec::new();
                 s.expr.walk(&mut |e| {
-                    if let CExpr::Segment(i) = e {
-                        if !d.contains(i) {
-                            d.push(*i);
-                        }
+                    if let CExpr::Segment(i) = e
+                        && !d.contains(i)
+                    {
+                        d.push(*i);
                     }
                 });
                 d
@@ -627,17 +657,35 @@ impl<'a> Checker<'a> {
         let Some(first) = cycle.first().and_then(|&i| segments.get(i)) else {
             return;
         };
-        let mut d = Diagnostic::error(
-            "tailor::segment_cycle",
-            format!("segments form a cycle: {}", names.join(" → ")),
-        )
-        .at(first.span, "this segment depends on itself");
+        let message = match cycle {
+            [_] => format!("segment `{}` depends on itself", first.name),
+            _ => format!("segments form a cycle: {}", names.join(" → ")),
+        };
+        let mut d = Diagnostic::error("tailor::segment_cycle", message)
+            .at(first.span, "this segment depends on itself");
         for &i in cycle.iter().skip(1) {
             if let Some(s) = segments.get(i) {
                 d = d.also(s.span, "part of the cycle");
             }
         }
-        self.error(d.help("a segment cannot depend, directly or through others, on itself"));
+        self.error(d.help(match cycle {
+            [_] => format!(
+                "a segment cannot depend on itself: write `{}` without naming it",
+                first.name
+            ),
+            _ => "a segment cannot depend, directly or through others, on itself: write one of these without naming the others".to_owned(),
+        }));
+    }
+}
+
+/// The keyword that starts an item whose span is `item`: a short place to underline.
+fn keyword(item: Span, keyword: &str) -> Span {
+    Span {
+        end: item.end.min(
+            item.start
+                .saturating_add(u32::try_from(keyword.len()).unwrap_or(0)),
+        ),
+        ..item
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use tailor_lang::ast::{EventKind, Type};
-use tailor_lang::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use tailor_lang::{Diagnostic, Diagnostics, FileId, SourceMap, Span, suggest};
 
 use crate::schema::{self, Schema};
 use crate::value::{Value, from_json, json_kind};
@@ -130,6 +130,11 @@ impl Catalog {
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
+
+    /// Positions (in [`Catalog::blocks`]) of one section's blocks, in id order.
+    pub(crate) fn section_positions(&self, name: &str) -> &[usize] {
+        self.by_section.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// One user event (§7's event fields).
@@ -229,10 +234,29 @@ impl History {
             let v: serde_json::Value = match serde_json::from_str(line) {
                 Ok(v) => v,
                 Err(e) => {
-                    diags.push(json_error(name, line_no, span, &e));
+                    diags.push(json_error(name, line_no, span, line, &e));
                     continue;
                 }
             };
+            if let Some(serde_json::Value::String(kind)) = v.get("event")
+                && EventKind::parse(kind).is_none()
+            {
+                let names = EventKind::ALL.map(EventKind::name);
+                let mut d = Diagnostic::error(
+                    "tailor::unknown_event_kind",
+                    format!("{name}:{line_no}: unknown event kind `{kind}`"),
+                )
+                .at(
+                    value_span(line, span, &["event"]).unwrap_or(span),
+                    "not an event kind",
+                );
+                d = match suggest(kind, names) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("the event kinds are {}", names.join(", "))),
+                };
+                diags.push(d);
+                continue;
+            }
             match serde_json::from_value::<Delivery>(v) {
                 Ok(d) => h.push(d),
                 Err(e) => diags.push(
@@ -267,20 +291,91 @@ fn lines(file: FileId, text: &str) -> impl Iterator<Item = (usize, &str, Span)> 
         })
 }
 
-fn json_error(name: &str, line_no: usize, span: Span, e: &serde_json::Error) -> Diagnostic {
-    let col = e.column().saturating_sub(1);
+fn json_error(
+    name: &str,
+    line_no: usize,
+    span: Span,
+    line: &str,
+    e: &serde_json::Error,
+) -> Diagnostic {
+    // serde counts the column in bytes, from 1, on the line it was given: this one.
+    let mut col = e.column().saturating_sub(1);
+    // serde stops after a trailing comma: point at the comma.
+    if e.to_string().starts_with("trailing comma")
+        && let Some(comma) = line.get(..col).and_then(|before| before.rfind(','))
+    {
+        col = comma;
+    }
+    let width = line
+        .get(col..)
+        .and_then(|r| r.chars().next())
+        .map_or(1, char::len_utf8);
     let at = Span::new(
         span.file,
         span.start as usize + col,
-        span.start as usize + col + 1,
+        span.start as usize + col + width,
     );
     let at = if at.end > span.end { span } else { at };
+    // The position is in the span: say only what is wrong.
+    let full = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let what = full.strip_suffix(&position).unwrap_or(&full);
     Diagnostic::error(
         "tailor::bad_json",
-        format!("{name}:{line_no}: not valid JSON: {e}"),
+        format!("{name}:{line_no}: not valid JSON: {what}"),
     )
-    .at(at, "here")
-    .help("each line must hold one JSON object")
+    .at(at, what.to_owned())
+    .help(if e.is_eof() {
+        "the line ends before the object does: is a closing `}`, `]` or `\"` missing?"
+    } else {
+        "each line holds one complete JSON object: keys and strings in double quotes, no comma before `}` or `]`"
+    })
+}
+
+/// The span of the value at `path` (keys of nested objects) on one JSON line, when it
+/// can be found.
+fn value_span(line: &str, line_span: Span, path: &[&str]) -> Option<Span> {
+    let mut pos = 0;
+    for part in path {
+        let key = format!("\"{part}\"");
+        let mut from = pos;
+        loop {
+            let after = from + line.get(from..)?.find(&key)? + key.len();
+            let rest = line.get(after..)?;
+            let trimmed = rest.trim_start();
+            if let Some(value) = trimmed.strip_prefix(':') {
+                pos = line.len() - value.trim_start().len();
+                break;
+            }
+            from = after;
+        }
+    }
+    let rest = line.get(pos..)?;
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde::de::IgnoredAny>();
+    values.next()?.ok()?;
+    let start = line_span.start as usize + pos;
+    Some(Span::new(
+        line_span.file,
+        start,
+        start + values.byte_offset(),
+    ))
+}
+
+/// How a value of a type is written in JSON, for help.
+fn json_example(ty: Type) -> &'static str {
+    match ty {
+        Type::Bool => "`true` or `false`",
+        Type::Int => "a whole number, as in `72`",
+        Type::Float => "a number, as in `0.5`",
+        Type::String => "a string in double quotes",
+        Type::Time => "an RFC 3339 time in a string, as in `\"2013-02-21T19:30:00+08:00\"`",
+        Type::Duration => "a duration in a string, as in `\"3d\"`",
+        Type::SetString => "an array of strings, as in `[\"food\", \"health\"]`",
+        Type::SetInt => "an array of whole numbers, as in `[1, 2]`",
+        Type::MapInt => "an object of whole numbers, as in `{\"taiwan\": 12}`",
+        Type::MapFloat => "an object of numbers, as in `{\"taiwan\": 0.5}`",
+        Type::MapString => "an object of strings, as in `{\"home\": \"杭州\"}`",
+    }
 }
 
 /// What kind of record a data file holds.
@@ -312,11 +407,21 @@ pub fn json_path<'a>(
     Some(cur)
 }
 
+/// A field whose value does not fit the schema: its dotted name, its declared type, and
+/// what was found instead.
+pub type FieldError = (String, Type, String);
+
+/// A record's typed values by slot, and the JSON object it came from.
+pub(crate) type Record = (
+    Vec<Option<Value>>,
+    serde_json::Map<String, serde_json::Value>,
+);
+
 /// Convert one JSON object to slot values, checking every declared field.
 pub fn record_values(
     schema: &Schema,
     obj: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Vec<Option<Value>>, Vec<(String, Type, String)>> {
+) -> Result<Vec<Option<Value>>, Vec<FieldError>> {
     let mut values = Vec::with_capacity(schema.len());
     let mut errors = Vec::new();
     for f in &schema.fields {
@@ -345,17 +450,11 @@ pub(crate) fn parse_records(
     text: &str,
     schema: &Schema,
     kind: RecordKind,
-) -> Result<
-    Vec<(
-        Vec<Option<Value>>,
-        serde_json::Map<String, serde_json::Value>,
-    )>,
-    Diagnostics,
-> {
+) -> Result<Vec<Record>, Diagnostics> {
     let file = sources.add(name, text);
     let mut diags = Diagnostics::new();
     let mut out = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, (usize, Span)> = HashMap::new();
     for (line_no, line, span) in lines(file, text) {
         let obj = match serde_json::from_str::<serde_json::Value>(line) {
             Ok(serde_json::Value::Object(o)) => o,
@@ -377,7 +476,7 @@ pub(crate) fn parse_records(
                 continue;
             }
             Err(e) => {
-                diags.push(json_error(name, line_no, span, &e));
+                diags.push(json_error(name, line_no, span, line, &e));
                 continue;
             }
         };
@@ -392,7 +491,7 @@ pub(crate) fn parse_records(
                     kind,
                     None,
                     "id",
-                    "string",
+                    Type::String,
                     json_kind(other),
                 ));
                 continue;
@@ -419,7 +518,9 @@ pub(crate) fn parse_records(
                             format!("{name}:{line_no}: block `{id}` has no `{req}`"),
                         )
                         .at(span, format!("`{req}` is missing"))
-                        .help("blocks need `id`, `section`, `title` and `published`"),
+                        .help(format!(
+                            "add `\"{req}\"` to the record: every block needs `id`, `section`, `title` and `published`"
+                        )),
                     );
                     bad = true;
                 }
@@ -427,18 +528,22 @@ pub(crate) fn parse_records(
         }
         match record_values(schema, &obj) {
             Ok(values) => {
-                if let Some(first) = seen.get(&id) {
+                let id_span = value_span(line, span, &["id"]).unwrap_or(span);
+                if let Some((first, first_span)) = seen.get(&id) {
                     diags.push(
                         Diagnostic::error(
                             "tailor::duplicate_record",
                             format!("{name}:{line_no}: {} `{id}` appears twice", kind.name()),
                         )
-                        .at(span, "second record")
-                        .help(format!("the first is on line {first}; ids must be unique")),
+                        .at(id_span, "second record with this id")
+                        .also(*first_span, "first record")
+                        .help(format!(
+                            "the first is on line {first}; ids must be unique: remove one record or give it another id"
+                        )),
                     );
                     continue;
                 }
-                seen.insert(id, line_no);
+                seen.insert(id, (line_no, id_span));
                 if !bad {
                     out.push((values, obj));
                 }
@@ -453,7 +558,7 @@ pub(crate) fn parse_records(
                         kind,
                         Some(&id),
                         &field,
-                        expected.name(),
+                        expected,
                         &found,
                     ));
                 }
@@ -476,28 +581,21 @@ fn field_error(
     kind: RecordKind,
     id: Option<&str>,
     field: &str,
-    expected: &str,
+    expected: Type,
     found: &str,
 ) -> Diagnostic {
-    // Underline the field's key when it can be found on the line.
-    let last = field.rsplit('.').next().unwrap_or(field);
-    let key = format!("\"{last}\"");
-    let span = match line.find(&key) {
-        Some(i) => Span::new(
-            line_span.file,
-            line_span.start as usize + i,
-            line_span.start as usize + i + key.len(),
-        ),
-        None => line_span,
-    };
+    // Underline the field's value when it can be found on the line.
+    let path: Vec<&str> = field.split('.').collect();
+    let span = value_span(line, line_span, &path).unwrap_or(line_span);
     let who = match id {
         Some(id) => format!("{} `{id}`", kind.name()),
         None => kind.name().to_owned(),
     };
+    let ty = expected.name();
     Diagnostic::error(
         "tailor::bad_field",
-        format!("{name}:{line_no}: {who}: field `{field}` expected {expected}, found {found}"),
+        format!("{name}:{line_no}: {who}: field `{field}` expected `{ty}`, found {found}"),
     )
-    .at(span, format!("expected {expected}"))
-    .help(format!("the schema declares `{field}: {expected}`"))
+    .at(span, format!("expected `{ty}`"))
+    .help(format!("write {}", json_example(expected)))
 }

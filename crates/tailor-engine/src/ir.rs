@@ -246,6 +246,7 @@ pub struct CScript {
     pub name: String,
     pub path: String,
     pub fns: Vec<CScriptFn>,
+    /// The path's string literal, where errors about the file point.
     pub span: Span,
 }
 

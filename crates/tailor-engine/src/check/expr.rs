@@ -122,7 +122,10 @@ impl Checker<'_> {
                         None if ast::EventKind::parse(&n.name).is_some() => {
                             d.help(format!("to test the event's kind, write `event.kind == \"{}\"`", n.name))
                         }
-                        None => d.help("a bare name refers to a segment; declare it with `segment NAME = …`, or name a field as `profile.NAME`"),
+                        None => d.help(format!(
+                            "a bare name refers to a segment: declare it with `segment {0} = …`, name a field as `profile.{0}`, or put text in quotes, `\"{0}\"`",
+                            n.name
+                        )),
                     };
                     self.error(d);
                     any()
@@ -154,13 +157,19 @@ impl Checker<'_> {
                 match op {
                     UnaryOp::Not => {
                         if !matches!(t, Ty::Bool | Ty::Any) {
-                            self.error(mismatch(operand.span, "`bool` after `not`", t));
+                            self.error(mismatch(operand.span, "`bool` after `not`", t).help(
+                                "`not` negates a condition, as in `not (profile.age >= 60)`",
+                            ));
                         }
                         (CExpr::Not(Box::new(c)), Ty::Bool)
                     }
                     UnaryOp::Neg => {
                         if !matches!(t, Ty::Int | Ty::Float | Ty::Duration | Ty::Any) {
-                            self.error(mismatch(operand.span, "a number or duration after `-`", t));
+                            self.error(
+                                mismatch(operand.span, "a number or duration after `-`", t).help(
+                                    "`-` negates a number or a duration, as in `-3` or `-1d`",
+                                ),
+                            );
                             return any();
                         }
                         // Fold `-literal` so that negative constants stay constants.
@@ -178,20 +187,27 @@ impl Checker<'_> {
             ExprKind::Matches { subject, pattern } => {
                 let (s, st) = self.expr(subject, ctx);
                 if !st.fits(Ty::String) {
-                    self.error(mismatch(subject.span, "a `string` before `matches`", st));
+                    self.error(
+                        mismatch(subject.span, "a `string` before `matches`", st)
+                            .help("`matches` tests a string against a pattern, as in `profile.city matches \"^杭\"`"),
+                    );
                 }
                 match regex::Regex::new(&pattern.value) {
                     Ok(re) => (CExpr::Matches(Box::new(s), Arc::new(re)), Ty::Bool),
                     Err(err) => {
                         let msg = match &err {
                             regex::Error::Syntax(s) => {
-                                s.lines().last().unwrap_or("").trim().to_owned()
+                                let last = s.lines().last().unwrap_or("").trim();
+                                last.strip_prefix("error: ").unwrap_or(last).to_owned()
                             }
                             other => other.to_string(),
                         };
                         self.error(
-                            Diagnostic::error("tailor::bad_regex", "invalid regular expression")
-                                .at(pattern.span, msg)
+                            Diagnostic::error(
+                                "tailor::bad_regex",
+                                format!("invalid regular expression: {msg}"),
+                            )
+                            .at(pattern.span, msg)
                                 .help("the pattern uses the syntax of the Rust `regex` crate (like RE2: no look-around or back-references)"),
                         );
                         any()
@@ -201,7 +217,10 @@ impl Checker<'_> {
             ExprKind::Exists(inner) => {
                 let (c, t) = self.expr(inner, ctx);
                 if matches!(t, Ty::Record(_)) {
-                    self.error(mismatch(inner.span, "a field", t));
+                    self.error(
+                        mismatch(inner.span, "a field", t)
+                            .help("`exists` tests a field, as in `profile.city exists`"),
+                    );
                 }
                 (CExpr::Exists(Box::new(c)), Ty::Bool)
             }
@@ -286,7 +305,7 @@ impl Checker<'_> {
                         format!("`block` cannot be used in {}", ctx.place),
                     )
                     .at(span, "no block here")
-                    .help("only a pick's `where` and `order by`, and `drop where`, look at blocks"),
+                    .help("only a pick's `where` and `order by`, and `drop where`, look at blocks: move this condition there"),
                 );
                 any
             }
@@ -477,7 +496,7 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error("tailor::block_outside_pick", format!("`block` cannot be used in {}", ctx.place))
                             .at(a.span, "no block here")
-                            .help("only a pick's `where` and `order by`, and `drop where`, look at blocks"),
+                            .help("only a pick's `where` and `order by`, and `drop where`, look at blocks: move this condition there"),
                     );
                     (CExpr::Record(Root::Block), Ty::Any)
                 }
@@ -538,7 +557,12 @@ impl Checker<'_> {
                     ),
                 )
                 .at(span, "wrong number of arguments")
-                .also(f.span, "declared here"),
+                .also(f.span, "declared here")
+                .help(format!(
+                    "pass {} argument{}, as the script's declaration says",
+                    f.params.len(),
+                    if f.params.len() == 1 { "" } else { "s" }
+                )),
             );
             return (CExpr::Const(Value::Bool(false)), f.ret);
         }
@@ -555,7 +579,10 @@ impl Checker<'_> {
                         &format!("`{p}` as an argument of `{}::{}`", script.name, func.name),
                         *t,
                     )
-                    .also(f.span, "declared here"),
+                    .also(f.span, "declared here")
+                    .help(format!(
+                        "the declaration says this argument is `{p}`: pass one, or change the declaration"
+                    )),
                 );
             }
         }
@@ -593,11 +620,14 @@ impl Checker<'_> {
             BinaryOp::And | BinaryOp::Or => {
                 for (t, s) in [(lt, lhs.span), (rt, rhs.span)] {
                     if !matches!(t, Ty::Bool | Ty::Any) {
-                        self.error(mismatch(
-                            s,
-                            &format!("`bool` on each side of `{}`", op.symbol()),
-                            t,
-                        ));
+                        self.error(
+                            mismatch(s, &format!("`bool` on each side of `{}`", op.symbol()), t)
+                                .help(format!(
+                                    "`{}` joins conditions, as in `profile.age >= 60 {} \"taiwan\" in profile.interests`",
+                                    op.symbol(),
+                                    op.symbol()
+                                )),
+                        );
                     }
                 }
                 let (l, r) = (Box::new(l), Box::new(r));
@@ -618,11 +648,10 @@ impl Checker<'_> {
                         && rt.element().is_some()
                         && comparable_elems(lt, rt));
                 if !ok || matches!(lt, Ty::Record(_)) || matches!(rt, Ty::Record(_)) {
-                    bad(
-                        self,
-                        format!("cannot compare `{lt}` with `{rt}`"),
-                        "`==` and `!=` compare values of the same type (ints and floats compare as numbers)",
-                    );
+                    let help = quoted_number(lhs, rhs, lt, rt).unwrap_or_else(|| {
+                        "`==` and `!=` compare values of the same type (ints and floats compare as numbers)".to_owned()
+                    });
+                    bad(self, format!("cannot compare `{lt}` with `{rt}`"), &help);
                 }
                 Ty::Bool
             }
@@ -637,12 +666,15 @@ impl Checker<'_> {
                     && ordered(rt)
                     && (any || lt == rt || (lt.is_numeric() && rt.is_numeric()));
                 if !ok {
-                    let help = if lt == Ty::Time || rt == Ty::Time {
-                        "times compare with times: write `profile.last_seen > now - 7d`"
-                    } else {
-                        "`<` `<=` `>` `>=` compare numbers, strings, times or durations of the same type"
-                    };
-                    bad(self, format!("cannot order `{lt}` against `{rt}`"), help);
+                    let help = quoted_number(lhs, rhs, lt, rt).unwrap_or_else(|| {
+                        if lt == Ty::Time || rt == Ty::Time {
+                            "times compare with times: write `profile.last_seen > now - 7d`"
+                        } else {
+                            "`<` `<=` `>` `>=` compare numbers, strings, times or durations of the same type"
+                        }
+                        .to_owned()
+                    });
+                    bad(self, format!("cannot order `{lt}` against `{rt}`"), &help);
                 }
                 Ty::Bool
             }
@@ -684,10 +716,17 @@ impl Checker<'_> {
                 match arith_type(op, lt, rt) {
                     Some(t) => t,
                     None => {
+                        let time_and_int = matches!(op, BinaryOp::Add | BinaryOp::Sub)
+                            && matches!((lt, rt), (Ty::Time, Ty::Int) | (Ty::Int, Ty::Time));
+                        let help = if time_and_int {
+                            "a time moves by a duration, not a number: give the number a unit, as in `now - 7d` or `now + 12h`"
+                        } else {
+                            arith_help(op)
+                        };
                         bad(
                             self,
                             format!("cannot apply `{}` to `{lt}` and `{rt}`", op.symbol()),
-                            arith_help(op),
+                            help,
                         );
                         Ty::Any
                     }
@@ -696,6 +735,20 @@ impl Checker<'_> {
         };
         (CExpr::Binary(op, Box::new(l), Box::new(r)), ty)
     }
+}
+
+/// Help for a number compared with a number written in quotes (`profile.age > "60"`).
+fn quoted_number(lhs: &ast::Expr, rhs: &ast::Expr, lt: Ty, rt: Ty) -> Option<String> {
+    let quoted = match (&lhs.kind, &rhs.kind) {
+        (_, ExprKind::Literal(Literal::Str(s))) if lt.is_numeric() => s,
+        (ExprKind::Literal(Literal::Str(s)), _) if rt.is_numeric() => s,
+        _ => return None,
+    };
+    let number = quoted.trim();
+    number
+        .parse::<f64>()
+        .is_ok()
+        .then(|| format!("`\"{quoted}\"` is a string: write the number without quotes, `{number}`"))
 }
 
 fn comparable_elems(a: Ty, b: Ty) -> bool {

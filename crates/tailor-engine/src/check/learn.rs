@@ -47,7 +47,9 @@ impl Checker<'_> {
                                 format!("cannot set `profile.{field}` (`{ty}`) to a `{t}`"),
                             )
                             .at(value.span, format!("this is `{t}`"))
-                            .help(format!("the schema declares `{field}: {ty}`")),
+                            .help(format!(
+                                "the schema declares `{field}: {ty}`: give it a `{ty}` value"
+                            )),
                         );
                     }
                     CStmt::Set { slot, value: c }
@@ -82,7 +84,9 @@ impl Checker<'_> {
                                 format!("`{verb}` needs a set, but `profile.{field}` is `{ty}`"),
                             )
                             .at(path.span, "not a set")
-                            .help("use `set profile.FIELD = …` for other types"),
+                            .help(format!(
+                                "`{verb}` changes a set; to change `profile.{field}`, write `set profile.{field} = …`"
+                            )),
                         ),
                     }
                     if verb == "add" {
@@ -99,7 +103,10 @@ impl Checker<'_> {
                                 "tailor::type_mismatch",
                                 format!("a map key is a `string`, found `{kt}`"),
                             )
-                            .at(key.span, format!("this is `{kt}`")),
+                            .at(key.span, format!("this is `{kt}`"))
+                            .help(
+                                "name the key with a string, as in `incr profile.reads[event.key]`",
+                            ),
                         );
                     }
                     let elem = match ty {
@@ -108,7 +115,8 @@ impl Checker<'_> {
                         _ => {
                             self.error(
                                 Diagnostic::error("tailor::type_mismatch", format!("`incr` needs a map of numbers, but `profile.{field}` is `{ty}`"))
-                                    .at(path.span, "not `map<int>` or `map<float>`"),
+                                    .at(path.span, "not `map<int>` or `map<float>`")
+                                    .help("`incr` counts in a `map<int>` or `map<float>` field, such as `reads: map<int>`; use `set`, `add` or `remove` for other fields"),
                             );
                             Ty::Any
                         }
@@ -122,7 +130,8 @@ impl Checker<'_> {
                                         "tailor::type_mismatch",
                                         format!("cannot add a `{t}` to `profile.{field}` (`{ty}`)"),
                                     )
-                                    .at(b.span, format!("this is `{t}`")),
+                                    .at(b.span, format!("this is `{t}`"))
+                                    .help(format!("`{field}` holds `{elem}` values: write the amount as one, as in `by 2`")),
                                 );
                             }
                             c
@@ -154,7 +163,7 @@ impl Checker<'_> {
                 self.error(
                     Diagnostic::error("tailor::readonly_field", "`profile.id` cannot be changed")
                         .at(p.span, "the profile's identity")
-                        .help("learn into another field"),
+                        .help("`id` names the user and never changes: learn into a field of your own, declared in `profile { … }`"),
                 );
                 None
             }
