@@ -1,0 +1,128 @@
+//! Scale harness: cost per event as rules and blocks grow, indexed vs reference, compile
+//! time, and threads. Per-event latencies are timed one by one to report p50/p99.
+//!
+//! `cargo bench --bench scale` runs the full matrix (several minutes) and prints a
+//! Markdown table; under `cargo test --benches` (no `--bench` argument) it runs one tiny
+//! configuration as a smoke test.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tailor::workload::{self, Shape};
+use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
+use tailor_lang::SourceMap;
+
+struct Loaded {
+    pkg: Package,
+    index: Index,
+    profiles: Vec<Profile>,
+    compile_s: f64,
+    index_s: f64,
+}
+
+fn load(shape: Shape) -> Loaded {
+    let src = workload::package(&shape);
+    let t = Instant::now();
+    let pkg = Package::from_sources(vec![("w.rules".into(), src)]).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let compile_s = t.elapsed().as_secs_f64();
+    let mut sm = SourceMap::new();
+    let profiles = pkg.parse_profiles(&mut sm, "p", &workload::profiles(&shape)).expect("profiles");
+    let catalog = pkg.parse_catalog(&mut sm, "c", &workload::catalog(&shape)).expect("catalog");
+    let t = Instant::now();
+    let index = Index::new(&pkg, catalog);
+    let index_s = t.elapsed().as_secs_f64();
+    Loaded { pkg, index, profiles, compile_s, index_s }
+}
+
+struct Lat {
+    p50: f64,
+    p99: f64,
+    mean: f64,
+}
+
+/// Per-event latencies in microseconds over `n` events cycling through the profiles.
+fn measure(n: usize, profiles: &[Profile], f: &dyn Fn(&Profile)) -> Lat {
+    // Warm up.
+    for p in profiles.iter().take(50) {
+        f(p);
+    }
+    let mut us: Vec<f64> = (0..n)
+        .map(|i| {
+            let p = &profiles[i % profiles.len()];
+            let t = Instant::now();
+            f(p);
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    let at = |q: f64| us[((us.len() as f64 * q) as usize).min(us.len() - 1)];
+    Lat { p50: at(0.5), p99: at(0.99), mean: us.iter().sum::<f64>() / us.len() as f64 }
+}
+
+fn row(shape: Shape, events: usize, reference_events: usize) {
+    let l = load(shape);
+    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
+    let h = History::default();
+    let fast = measure(events, &l.profiles, &|p| {
+        black_box(l.index.evaluate(&event, p, &h));
+    });
+    let reference = (reference_events > 0).then(|| {
+        measure(reference_events, &l.profiles, &|p| {
+            black_box(l.pkg.evaluate(&event, p, l.index.catalog(), &h));
+        })
+    });
+    let (rp50, ratio) = match &reference {
+        Some(r) => (format!("{:.0}", r.p50), format!("{:.0}×", r.mean / fast.mean)),
+        None => ("—".into(), "—".into()),
+    };
+    println!(
+        "| {:>7} | {:>7} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} |",
+        shape.rules, shape.blocks, fast.p50, fast.p99, fast.mean, rp50, ratio, l.compile_s, l.index_s
+    );
+}
+
+fn threads(shape: Shape, events: usize) {
+    let l = load(shape);
+    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
+    let h = History::default();
+    let run = |n: usize| {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for k in 0..n {
+                let (l, event, h) = (&l, &event, &h);
+                s.spawn(move || {
+                    for i in (k..events).step_by(n) {
+                        black_box(l.index.evaluate(event, &l.profiles[i % l.profiles.len()], h));
+                    }
+                });
+            }
+        });
+        events as f64 / t.elapsed().as_secs_f64()
+    };
+    let one = run(1);
+    let two = run(2);
+    println!("| {} rules, {} blocks | {one:.0} | {two:.0} | {:.2}× |", shape.rules, shape.blocks, two / one);
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let header = "| rules | blocks | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    if !full {
+        println!("{header}");
+        row(Shape { rules: 200, blocks: 500, profiles: 100, seed: 1 }, 200, 50);
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("machine: {cores} cores; release build; one event = learn + assemble for one profile");
+    println!("\n### Cost per event as rules grow (10k blocks)\n\n{header}");
+    for rules in [100, 1_000, 10_000, 100_000] {
+        let reference = if rules <= 10_000 { 300 } else { 50 };
+        row(Shape { rules, blocks: 10_000, profiles: 2_000, seed: 1 }, 5_000, reference);
+    }
+    println!("\n### Cost per event as blocks grow (10k rules)\n\n{header}");
+    for blocks in [1_000, 10_000, 100_000] {
+        row(Shape { rules: 10_000, blocks, profiles: 2_000, seed: 1 }, 5_000, 100);
+    }
+    println!("\n### Threads (indexed, events per second)\n\n| workload | 1 thread | 2 threads | ratio |\n|---|---:|---:|---:|");
+    threads(Shape { rules: 10_000, blocks: 100_000, profiles: 2_000, seed: 1 }, 40_000);
+}
