@@ -73,8 +73,20 @@ fn tag(i: u64) -> String {
 }
 
 /// The package's source: schema, edition, segments and `shape.rules` rules.
+/// Topics that rules target: about 20 rules per topic at any scale (more rules means
+/// narrower audiences, not the same audience checked more often).
+pub fn rule_topics(shape: &Shape) -> u64 {
+    TOPICS.max(shape.rules as u64 / 20)
+}
+
+/// Cities that rules target, likewise about 20 rules per city.
+pub fn rule_cities(shape: &Shape) -> u64 {
+    CITIES.max(shape.rules as u64 / 20)
+}
+
 pub fn package(shape: &Shape) -> String {
     let mut r = Rng::new(shape.seed);
+    let (topics, cities) = (rule_topics(shape), rule_cities(shape));
     let mut s = String::from(
         "profile {\n  age: int\n  city: string\n  interests: set<string>\n  muted: set<string>\n  \
          family.child.age: int\n  reads: map<int>\n  vip: bool\n}\n\
@@ -91,39 +103,77 @@ pub fn package(shape: &Shape) -> String {
             0 => format!("profile.age >= {}", 20 + i * 3),
             1 => format!("\"{}\" in profile.interests", topic(i)),
             2 => format!("profile.city == \"{}\"", city(i)),
-            _ => format!("profile.family.child.age exists and profile.family.child.age < {}", 6 + i),
+            _ => format!(
+                "profile.family.child.age exists and profile.family.child.age < {}",
+                6 + i
+            ),
         };
         let _ = writeln!(s, "segment seg{i:02} = {body}");
     }
     for i in 0..shape.rules {
         let when = match r.below(10) {
-            0 | 1 => format!("\"{}\" in profile.interests", topic(r.below(TOPICS))),
-            2 => format!("profile.city == \"{}\"", city(r.zipf(CITIES))),
+            0 | 1 => format!("\"{}\" in profile.interests", topic(r.below(topics))),
+            2 => format!("profile.city == \"{}\"", city(r.below(cities))),
             3 => format!(
                 "profile.interests intersects [\"{}\", \"{}\"] and profile.age >= {}",
-                topic(r.below(TOPICS)),
-                topic(r.below(TOPICS)),
+                topic(r.below(topics)),
+                topic(r.below(topics)),
                 18 + r.below(50)
             ),
-            4 => format!("seg{:02} and \"{}\" in profile.interests", r.below(20), topic(r.below(TOPICS))),
+            4 => format!(
+                "seg{:02} and \"{}\" in profile.interests",
+                r.below(20),
+                topic(r.below(topics))
+            ),
             5 => format!(
                 "profile.city in [\"{}\", \"{}\"] or \"{}\" in profile.interests",
-                city(r.zipf(CITIES)),
-                city(r.zipf(CITIES)),
-                topic(r.below(TOPICS))
+                city(r.below(cities)),
+                city(r.below(cities)),
+                topic(r.below(topics))
             ),
-            6 => format!("profile.age >= {} and profile.age < {}", 60 + r.below(20), 85 + r.below(10)),
-            7 => format!("profile.reads[\"{}\"] >= {}", topic(r.below(TOPICS)), 1 + r.below(5)),
-            8 => format!("\"{}\" in profile.interests and not profile.vip", topic(r.below(TOPICS))),
-            _ => format!("profile.family.child.age < {} and \"{}\" in profile.interests", 3 + r.below(12), topic(r.below(TOPICS))),
+            6 => format!(
+                "profile.age >= {} and \"{}\" in profile.interests",
+                40 + r.below(40),
+                topic(r.below(topics))
+            ),
+            7 => format!(
+                "profile.reads[\"{}\"] >= {}",
+                topic(r.below(topics)),
+                1 + r.below(5)
+            ),
+            8 => format!(
+                "\"{}\" in profile.interests and not profile.vip",
+                topic(r.below(topics))
+            ),
+            _ => format!(
+                "profile.family.child.age < {} and \"{}\" in profile.interests",
+                3 + r.below(12),
+                topic(r.below(topics))
+            ),
         };
         let section = r.below(SECTIONS as u64);
         let pick = match r.below(5) {
-            0 => format!("pick {} from s{section:02} where block.city == profile.city", 1 + r.below(2)),
-            1 => format!("pick {} from s{section:02} where block.topic in profile.interests order by block.score desc", 1 + r.below(3)),
-            2 => format!("pick 1 from s{section:02} where \"{}\" in block.tags", tag(r.zipf(TAGS))),
-            3 => format!("pick {} from s{section:02} where block.region == \"{}\"", 1 + r.below(2), city(r.zipf(CITIES))),
-            _ => format!("pick {} from s{section:02} order by block.score desc", 1 + r.below(2)),
+            0 => format!(
+                "pick {} from s{section:02} where block.city == profile.city",
+                1 + r.below(2)
+            ),
+            1 => format!(
+                "pick {} from s{section:02} where block.topic in profile.interests order by block.score desc",
+                1 + r.below(3)
+            ),
+            2 => format!(
+                "pick 1 from s{section:02} where \"{}\" in block.tags",
+                tag(r.zipf(TAGS))
+            ),
+            3 => format!(
+                "pick {} from s{section:02} where block.region == \"{}\"",
+                1 + r.below(2),
+                city(r.zipf(CITIES))
+            ),
+            _ => format!(
+                "pick {} from s{section:02} order by block.score desc",
+                1 + r.below(2)
+            ),
         };
         let _ = writeln!(s, "rule r{i:06} {{");
         if r.below(10) == 0 {
@@ -172,15 +222,16 @@ pub fn catalog(shape: &Shape) -> String {
 /// Profiles, one JSON object per line.
 pub fn profiles(shape: &Shape) -> String {
     let mut r = Rng::new(shape.seed ^ 0x9E0F);
+    let (topics, cities) = (rule_topics(shape), rule_cities(shape));
     let mut out = String::new();
     for i in 0..shape.profiles {
-        let interests: Vec<String> = (0..r.below(11)).map(|_| topic(r.zipf(TOPICS))).collect();
+        let interests: Vec<String> = (0..r.below(11)).map(|_| topic(r.zipf(topics))).collect();
         let mut o = serde_json::json!({
             "id": format!("u{i:07}"),
             "age": 16 + r.below(75),
-            "city": city(r.zipf(CITIES)),
+            "city": city(r.zipf(cities)),
             "interests": interests,
-            "muted": (0..r.below(3)).map(|_| topic(r.zipf(TOPICS))).collect::<Vec<_>>(),
+            "muted": (0..r.below(3)).map(|_| topic(r.zipf(topics))).collect::<Vec<_>>(),
             "vip": r.below(10) == 0,
         });
         if r.below(3) == 0 {
@@ -189,7 +240,7 @@ pub fn profiles(shape: &Shape) -> String {
         if r.below(2) == 0 {
             let mut reads = serde_json::Map::new();
             for _ in 0..r.below(5) {
-                reads.insert(topic(r.zipf(TOPICS)), serde_json::json!(r.below(10)));
+                reads.insert(topic(r.zipf(topics)), serde_json::json!(r.below(10)));
             }
             o["reads"] = serde_json::Value::Object(reads);
         }
@@ -205,7 +256,12 @@ mod tests {
 
     #[test]
     fn generated_workloads_load_and_are_deterministic() {
-        let shape = Shape { rules: 300, blocks: 500, profiles: 50, seed: 7 };
+        let shape = Shape {
+            rules: 300,
+            blocks: 500,
+            profiles: 50,
+            seed: 7,
+        };
         assert_eq!(package(&shape), package(&shape));
         let pkg = tailor_engine::Package::from_sources(vec![("w.rules".into(), package(&shape))])
             .map_err(|e| e.render(false))

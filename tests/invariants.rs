@@ -52,7 +52,7 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 11] = [
+const WHENS: [&str; 13] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
@@ -64,6 +64,8 @@ const WHENS: [&str; 11] = [
     "30 <= profile.age and profile.age < 60",
     "profile.city != \"r1\"",
     "len(profile.interests) > 1 or profile.age == 25",
+    "profile.reads[\"t1\"] >= 2 or profile.reads[\"t2\"] != 1",
+    "profile.reads[\"t0\"] exists and profile.age > 20",
 ];
 const WHERES: [&str; 10] = [
     "",
@@ -89,7 +91,7 @@ const ORDERS: [&str; 6] = [
 impl Spec {
     fn source(&self) -> String {
         let mut s = String::from(
-            "profile {\n  age: int\n  city: string\n  interests: set<string>\n}\ncontent {\n  region: string\n  score: float\n}\nsegment young = profile.age < 30\n",
+            "profile {\n  age: int\n  city: string\n  interests: set<string>\n  reads: map<int>\n}\ncontent {\n  region: string\n  score: float\n}\nsegment young = profile.age < 30\n",
         );
         s.push_str(&format!(
             "edition e {{\n  max {}\n  min {}\n  sections {{\n",
@@ -289,6 +291,7 @@ proptest! {
         let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
         if let Some(a) = age { profile["age"] = serde_json::json!(a); }
         if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
+        if let Some(a) = age { if a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); } }
         let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
         let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
         let deliveries: Vec<Delivery> = past.iter().map(|(h, bs, fired, k)| Delivery {
@@ -391,6 +394,7 @@ proptest! {
         let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
         if let Some(a) = age { profile["age"] = serde_json::json!(a); }
         if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
+        if let Some(a) = age { if a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); } }
         let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
         let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
         let history = History::new(past.iter().map(|(h, bs, fired, k)| Delivery {

@@ -53,6 +53,8 @@ enum Access {
     SetHas(usize, Vec<Key>),
     /// The profile's `slot` equals one of these keys.
     Equal(usize, Vec<Key>),
+    /// The profile's map in `slot` has this key (`profile.reads["x"] >= 3` needs it).
+    MapKey(usize, std::sync::Arc<str>),
     /// The profile's number in `slot` is above (or at) `threshold`: `>` and `>=` alike,
     /// since candidates may be a superset.
     Above { slot: usize, threshold: f64 },
@@ -69,6 +71,8 @@ pub(crate) struct KindIndex {
     set_slots: Vec<usize>,
     equal: HashMap<(usize, Key), Vec<u32>>,
     equal_slots: Vec<usize>,
+    map_key: HashMap<(usize, std::sync::Arc<str>), Vec<u32>>,
+    map_slots: Vec<usize>,
     /// Per slot: (threshold, rule), sorted by threshold ascending.
     above: HashMap<usize, Vec<(f64, u32)>>,
     /// Per slot: (threshold, rule), sorted by threshold descending.
@@ -146,10 +150,33 @@ fn set_fits(ty: Type, k: &Key) -> bool {
     )
 }
 
+/// `profile.MAP["key"]`
+fn map_entry(e: &CExpr) -> Option<(usize, std::sync::Arc<str>)> {
+    match e {
+        CExpr::Index(m, k) => match (&**m, &**k) {
+            (CExpr::Profile(s), CExpr::Const(Value::Str(key))) => Some((*s, key.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn access(e: &CExpr, c: &Compiled) -> Option<Access> {
+    // A comparison or `exists` of a map entry needs the entry: missing makes it false.
+    if let CExpr::Exists(inner) = e {
+        return map_entry(inner).map(|(s, k)| Access::MapKey(s, k));
+    }
     let CExpr::Binary(op, a, b) = e else {
         return None;
     };
+    if matches!(
+        op,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+    ) {
+        if let Some((s, k)) = map_entry(a).or_else(|| map_entry(b)) {
+            return Some(Access::MapKey(s, k));
+        }
+    }
     use BinaryOp::*;
     match (op, &**a, &**b) {
         (In, CExpr::Const(v), CExpr::Profile(s)) => {
@@ -206,7 +233,7 @@ fn best_access(conj: &[&CExpr], c: &Compiled) -> Option<Access> {
     let mut range = None;
     for a in found {
         match a {
-            Access::SetHas(..) | Access::Equal(..) => return Some(a),
+            Access::SetHas(..) | Access::Equal(..) | Access::MapKey(..) => return Some(a),
             other => range = range.or(Some(other)),
         }
     }
@@ -294,6 +321,15 @@ impl RuleIndex {
                 out.extend_from_slice(p);
             }
         }
+        for &slot in &k.map_slots {
+            if let Some(Value::Map(m)) = profile.get(slot) {
+                for key in m.keys() {
+                    if let Some(p) = k.map_key.get(&(slot, key.clone())) {
+                        out.extend_from_slice(p);
+                    }
+                }
+            }
+        }
         for (slot, list) in &k.above {
             if let Some(v) = profile.get(*slot).and_then(Value::as_f64) {
                 // Over-approximate at equality (`>` and `>=` alike): f64 rounding of
@@ -352,6 +388,15 @@ impl KindIndex {
                     if list.last() != Some(&r) {
                         list.push(r);
                     }
+                }
+            }
+            Access::MapKey(slot, key) => {
+                if !self.map_slots.contains(slot) {
+                    self.map_slots.push(*slot);
+                }
+                let list = self.map_key.entry((*slot, key.clone())).or_default();
+                if list.last() != Some(&r) {
+                    list.push(r);
                 }
             }
             Access::Above { slot, threshold } => {
