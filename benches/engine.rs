@@ -3,6 +3,14 @@
 //!
 //! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test.
 
+// Test and bench code: panicking on broken input is the right failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::hint::black_box;
 use std::path::Path;
 

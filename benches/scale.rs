@@ -5,6 +5,14 @@
 //! Markdown table; under `cargo test --benches` (no `--bench` argument) it runs one tiny
 //! configuration as a smoke test.
 
+// Test and bench code: panicking on broken input is the right failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -23,15 +31,26 @@ struct Loaded {
 fn load(shape: Shape) -> Loaded {
     let src = workload::package(&shape);
     let t = Instant::now();
-    let pkg = Package::from_sources(vec![("w.rules".into(), src)]).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let pkg = Package::from_sources(vec![("w.rules".into(), src)])
+        .unwrap_or_else(|e| panic!("{}", e.render(false)));
     let compile_s = t.elapsed().as_secs_f64();
     let mut sm = SourceMap::new();
-    let profiles = pkg.parse_profiles(&mut sm, "p", &workload::profiles(&shape)).expect("profiles");
-    let catalog = pkg.parse_catalog(&mut sm, "c", &workload::catalog(&shape)).expect("catalog");
+    let profiles = pkg
+        .parse_profiles(&mut sm, "p", &workload::profiles(&shape))
+        .expect("profiles");
+    let catalog = pkg
+        .parse_catalog(&mut sm, "c", &workload::catalog(&shape))
+        .expect("catalog");
     let t = Instant::now();
     let index = Index::new(&pkg, catalog);
     let index_s = t.elapsed().as_secs_f64();
-    Loaded { pkg, index, profiles, compile_s, index_s }
+    Loaded {
+        pkg,
+        index,
+        profiles,
+        compile_s,
+        index_s,
+    }
 }
 
 struct Lat {
@@ -56,7 +75,11 @@ fn measure(n: usize, profiles: &[Profile], f: &dyn Fn(&Profile)) -> Lat {
         .collect();
     us.sort_by(f64::total_cmp);
     let at = |q: f64| us[((us.len() as f64 * q) as usize).min(us.len() - 1)];
-    Lat { p50: at(0.5), p99: at(0.99), mean: us.iter().sum::<f64>() / us.len() as f64 }
+    Lat {
+        p50: at(0.5),
+        p99: at(0.99),
+        mean: us.iter().sum::<f64>() / us.len() as f64,
+    }
 }
 
 fn row(shape: Shape, events: usize, reference_events: usize) {
@@ -72,12 +95,23 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
         })
     });
     let (rp50, ratio) = match &reference {
-        Some(r) => (format!("{:.0}", r.p50), format!("{:.0}×", r.mean / fast.mean)),
+        Some(r) => (
+            format!("{:.0}", r.p50),
+            format!("{:.0}×", r.mean / fast.mean),
+        ),
         None => ("—".into(), "—".into()),
     };
     println!(
         "| {:>7} | {:>7} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} |",
-        shape.rules, shape.blocks, fast.p50, fast.p99, fast.mean, rp50, ratio, l.compile_s, l.index_s
+        shape.rules,
+        shape.blocks,
+        fast.p50,
+        fast.p99,
+        fast.mean,
+        rp50,
+        ratio,
+        l.compile_s,
+        l.index_s
     );
 }
 
@@ -92,7 +126,10 @@ fn threads(shape: Shape, events: usize) {
                 let (l, event, h) = (&l, &event, &h);
                 s.spawn(move || {
                     for i in (k..events).step_by(n) {
-                        black_box(l.index.evaluate(event, &l.profiles[i % l.profiles.len()], h));
+                        black_box(
+                            l.index
+                                .evaluate(event, &l.profiles[i % l.profiles.len()], h),
+                        );
                     }
                 });
             }
@@ -101,7 +138,12 @@ fn threads(shape: Shape, events: usize) {
     };
     let one = run(1);
     let two = run(2);
-    println!("| {} rules, {} blocks | {one:.0} | {two:.0} | {:.2}× |", shape.rules, shape.blocks, two / one);
+    println!(
+        "| {} rules, {} blocks | {one:.0} | {two:.0} | {:.2}× |",
+        shape.rules,
+        shape.blocks,
+        two / one
+    );
 }
 
 fn main() {
@@ -109,7 +151,16 @@ fn main() {
     let header = "| rules | blocks | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
     if !full {
         println!("{header}");
-        row(Shape { rules: 200, blocks: 500, profiles: 100, seed: 1 }, 200, 50);
+        row(
+            Shape {
+                rules: 200,
+                blocks: 500,
+                profiles: 100,
+                seed: 1,
+            },
+            200,
+            50,
+        );
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -117,12 +168,40 @@ fn main() {
     println!("\n### Cost per event as rules grow (10k blocks)\n\n{header}");
     for rules in [100, 1_000, 10_000, 100_000] {
         let reference = if rules <= 10_000 { 300 } else { 50 };
-        row(Shape { rules, blocks: 10_000, profiles: 2_000, seed: 1 }, 5_000, reference);
+        row(
+            Shape {
+                rules,
+                blocks: 10_000,
+                profiles: 2_000,
+                seed: 1,
+            },
+            5_000,
+            reference,
+        );
     }
     println!("\n### Cost per event as blocks grow (10k rules)\n\n{header}");
     for blocks in [1_000, 10_000, 100_000] {
-        row(Shape { rules: 10_000, blocks, profiles: 2_000, seed: 1 }, 5_000, 100);
+        row(
+            Shape {
+                rules: 10_000,
+                blocks,
+                profiles: 2_000,
+                seed: 1,
+            },
+            5_000,
+            100,
+        );
     }
-    println!("\n### Threads (indexed, events per second)\n\n| workload | 1 thread | 2 threads | ratio |\n|---|---:|---:|---:|");
-    threads(Shape { rules: 10_000, blocks: 100_000, profiles: 2_000, seed: 1 }, 40_000);
+    println!(
+        "\n### Threads (indexed, events per second)\n\n| workload | 1 thread | 2 threads | ratio |\n|---|---:|---:|---:|"
+    );
+    threads(
+        Shape {
+            rules: 10_000,
+            blocks: 100_000,
+            profiles: 2_000,
+            seed: 1,
+        },
+        40_000,
+    );
 }

@@ -72,6 +72,13 @@ fn tag(i: u64) -> String {
     format!("tag{i:03}")
 }
 
+/// Set a key of a JSON object.
+fn put(o: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(m) = o.as_object_mut() {
+        m.insert(key.to_owned(), value);
+    }
+}
+
 /// The package's source: schema, edition, segments and `shape.rules` rules.
 /// Topics that rules target: about 20 rules per topic at any scale (more rules means
 /// narrower audiences, not the same audience checked more often).
@@ -211,7 +218,11 @@ pub fn catalog(shape: &Shape) -> String {
             "score": (r.unit() * 1000.0).round() / 1000.0,
         });
         if r.below(4) == 0 {
-            o["expires"] = serde_json::json!(format!("2024-05-0{}T00:00:00+08:00", 1 + r.below(7)));
+            put(
+                &mut o,
+                "expires",
+                serde_json::json!(format!("2024-05-0{}T00:00:00+08:00", 1 + r.below(7))),
+            );
         }
         out.push_str(&o.to_string());
         out.push('\n');
@@ -235,14 +246,18 @@ pub fn profiles(shape: &Shape) -> String {
             "vip": r.below(10) == 0,
         });
         if r.below(3) == 0 {
-            o["family"] = serde_json::json!({"child": {"age": r.below(18)}});
+            put(
+                &mut o,
+                "family",
+                serde_json::json!({"child": {"age": r.below(18)}}),
+            );
         }
         if r.below(2) == 0 {
             let mut reads = serde_json::Map::new();
             for _ in 0..r.below(5) {
                 reads.insert(topic(r.zipf(topics)), serde_json::json!(r.below(10)));
             }
-            o["reads"] = serde_json::Value::Object(reads);
+            put(&mut o, "reads", serde_json::Value::Object(reads));
         }
         out.push_str(&o.to_string());
         out.push('\n');

@@ -9,6 +9,14 @@
 //! `UPDATE_EXPECT=1 cargo test --test corpus` rewrites `expected.json` files from the
 //! engine's output; review the diff before committing it.
 
+// Test and bench code: panicking on broken input is the right failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::path::{Path, PathBuf};
 
 use tailor_engine::{Event, EventKind, History, Package};

@@ -6,6 +6,14 @@
 //! The checks are written against the generated data directly (drops are generated in a
 //! form the test can evaluate itself), not through the engine's own evaluator.
 
+// Test code: panicking on a broken generator is the right failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
@@ -291,7 +299,7 @@ proptest! {
         let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
         if let Some(a) = age { profile["age"] = serde_json::json!(a); }
         if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
-        if let Some(a) = age { if a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); } }
+        if let Some(a) = age && a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); }
         let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
         let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
         let deliveries: Vec<Delivery> = past.iter().map(|(h, bs, fired, k)| Delivery {
@@ -394,7 +402,7 @@ proptest! {
         let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
         if let Some(a) = age { profile["age"] = serde_json::json!(a); }
         if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
-        if let Some(a) = age { if a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); } }
+        if let Some(a) = age && a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); }
         let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
         let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
         let history = History::new(past.iter().map(|(h, bs, fired, k)| Delivery {

@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tailor_engine::{Event, EventKind, History, Package, Profile};
 use tailor_lang::{Diagnostic, Diagnostics, SourceMap};
 
+mod batch;
+mod explain;
+mod lint;
+mod preview;
+mod test;
 mod text;
 
 #[derive(Parser)]
@@ -33,12 +38,30 @@ enum Command {
     },
     /// Evaluate one event for one user and print the outcome.
     Digest(DigestArgs),
+    /// Everyone's digest at one moment, one outcome per line (JSON lines).
+    Batch(batch::Args),
     /// Rewrite a package's files in canonical form (comments kept).
     Fmt {
         package: PathBuf,
         /// Only check: list the files that are not in canonical form and exit 1 if any.
         #[arg(long)]
         check: bool,
+    },
+    /// Run the package's tests (`PACKAGE/tests/*.json`); exit 1 when one fails.
+    Test(test::Args),
+    /// Explain one event for one user: every rule fired or not and why, every pick's
+    /// candidates and why each was or was not taken.
+    Explain(explain::Args),
+    /// Warn about rules that can never fire, picks that never add, unused names.
+    Lint(lint::Args),
+    /// Write static HTML previews of readers' digests as WeChat shows them.
+    Preview(preview::Args),
+    /// Serve events over HTTP (WeChat callback and JSON API) with durable state. Without
+    /// `--config`: `rules/qianjiang` on 127.0.0.1:8080, the store under `./data`.
+    Serve {
+        /// The TOML configuration (see docs/api.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -82,6 +105,17 @@ struct DigestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The evaluator: `reference` (default for one event) or `indexed`; both give the
+    /// same outcome.
+    #[arg(long, value_enum, default_value_t = Engine::Reference)]
+    engine: Engine,
+}
+
+/// Which evaluator computes outcomes.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Engine {
+    Indexed,
+    Reference,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,7 +124,7 @@ enum Format {
     Json,
 }
 
-fn parse_kind(s: &str) -> Result<EventKind, String> {
+pub(crate) fn parse_kind(s: &str) -> Result<EventKind, String> {
     EventKind::parse(s).ok_or_else(|| {
         let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
         format!(
@@ -100,7 +134,7 @@ fn parse_kind(s: &str) -> Result<EventKind, String> {
     })
 }
 
-fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+pub(crate) fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
     s.parse::<jiff::Timestamp>().map_err(|e| {
         format!("`{s}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}")
     })
@@ -112,14 +146,21 @@ fn color() -> bool {
 }
 
 /// A failure already explained to the user; the exit code is 1.
-struct Rejected(String);
+pub(crate) struct Rejected(pub(crate) String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { package } => check(&package),
         Command::Digest(args) => digest(args),
+        Command::Batch(args) => batch::run(args),
         Command::Fmt { package, check } => fmt(&package, check),
+        Command::Test(args) => test::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Preview(args) => preview::run(args),
+        Command::Serve { config } => tailor_server::serve_main(config.as_deref())
+            .map_err(|e| Rejected(format!("error: {e}\n"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,7 +174,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(package: &Path) -> Result<Package, Rejected> {
+pub(crate) fn load(package: &Path) -> Result<Package, Rejected> {
     let pkg = Package::load(package).map_err(|e| {
         let n = e.diagnostics.error_count();
         Rejected(format!(
@@ -166,12 +207,12 @@ fn check(package: &Path) -> Result<(), Rejected> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<String, Rejected> {
+pub(crate) fn read(path: &Path) -> Result<String, Rejected> {
     std::fs::read_to_string(path)
         .map_err(|e| Rejected(format!("error: cannot read `{}`: {e}", path.display())))
 }
 
-fn data_error(sources: &SourceMap, d: &Diagnostics) -> Rejected {
+pub(crate) fn data_error(sources: &SourceMap, d: &Diagnostics) -> Rejected {
     let n = d.error_count();
     Rejected(format!(
         "{}error: the data was rejected: {n} error{}\n",
@@ -216,7 +257,12 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
         lon: a.lon,
         precision: None,
     };
-    let outcome = pkg.evaluate(&event, profile, &catalog, &history);
+    let outcome = match a.engine {
+        Engine::Reference => pkg.evaluate(&event, profile, &catalog, &history),
+        Engine::Indexed => {
+            tailor_engine::Index::new(&pkg, catalog).evaluate(&event, profile, &history)
+        }
+    };
     match a.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&outcome.to_json()).unwrap_or_default();

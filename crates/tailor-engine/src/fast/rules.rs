@@ -172,10 +172,9 @@ fn access(e: &CExpr, c: &Compiled) -> Option<Access> {
     if matches!(
         op,
         BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
-    ) {
-        if let Some((s, k)) = map_entry(a).or_else(|| map_entry(b)) {
-            return Some(Access::MapKey(s, k));
-        }
+    ) && let Some((s, k)) = map_entry(a).or_else(|| map_entry(b))
+    {
+        return Some(Access::MapKey(s, k));
     }
     use BinaryOp::*;
     match (op, &**a, &**b) {

@@ -1,0 +1,172 @@
+//! Load harness for `tailor serve`: WeChat ENTER callbacks over loopback HTTP/1.1
+//! (keep-alive), each from a new reader (so each is a digest, a learned profile and a
+//! delivery record committed durably before the answer). Reports callbacks per second
+//! and p50/p99 latency.
+//!
+//! `cargo bench --bench serve` runs for `SERVE_BENCH_SECS` (default 10) with
+//! `SERVE_BENCH_CLIENTS` connections (default 16); under `cargo test --benches` it sends a
+//! few requests as a smoke test.
+
+// A harness: failing loudly is what it should do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench";
+/// 2013-02-21T19:30:00+08:00: the example catalog's evening.
+const EVENING: &str = "2013-02-21T19:30:00+08:00";
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    addr: SocketAddr,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+            addr,
+        }
+    }
+
+    /// One POST on the kept-alive connection; the status and body.
+    fn post(&mut self, path: &str, body: &str) -> (u16, String) {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        self.writer.write_all(head.as_bytes()).expect("write");
+        self.writer.write_all(body.as_bytes()).expect("write");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let secs: u64 = std::env::var("SERVE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let clients: usize = std::env::var("SERVE_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let (duration, clients, max_per_client) = if full {
+        (Duration::from_secs(secs), clients, usize::MAX)
+    } else {
+        (Duration::from_secs(5), 2, 20)
+    };
+
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = tailor_server::Config::from_toml(
+        &format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nwatch = false\nclock = \"{EVENING}\"\nclock_frozen = true\n[accounts.qianjiang]\npackage = \"{}\"\ncatalog = \"{}\"\ntoken = \"{TOKEN}\"\n",
+            data.path().display(),
+            repo.join("rules/qianjiang").display(),
+            repo.join("rules/qianjiang/catalog.jsonl").display(),
+        ),
+        repo,
+    )
+    .expect("config");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(tailor_server::start(config, None))
+        .expect("start");
+    let addr = running.addr();
+
+    let ts: jiff::Timestamp = EVENING.parse().expect("time");
+    let ts = ts.as_second().to_string();
+    let sig = tailor_wechat::signature::sign(&[TOKEN, &ts, "1"]);
+    let path = Arc::new(format!(
+        "/wechat/qianjiang?signature={sig}&timestamp={ts}&nonce=1"
+    ));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let path = Arc::clone(&path);
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                let mut latencies = Vec::new();
+                let mut digests = 0usize;
+                let mut i = 0usize;
+                while start.elapsed() < duration && i < max_per_client {
+                    let xml = format!(
+                        "<xml><ToUserName>gh</ToUserName><FromUserName>bench-{c}-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
+                    );
+                    let t = Instant::now();
+                    let (status, body) = client.post(&path, &xml);
+                    latencies.push(t.elapsed());
+                    assert_eq!(status, 200, "{body}");
+                    if body.contains("<Articles>") {
+                        digests += 1;
+                    }
+                    i += 1;
+                }
+                (latencies, digests)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut digests = 0;
+    for w in workers {
+        let (l, d) = w.join().expect("client");
+        latencies.extend(l);
+        digests += d;
+    }
+    let elapsed = start.elapsed();
+    runtime.block_on(running.shutdown());
+    latencies.sort();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    let n = latencies.len();
+    assert_eq!(digests, n, "every first enter is a digest");
+    println!(
+        "serve/enter: {n} callbacks from {clients} keep-alive clients in {:.2} s: {:.0} callbacks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3,
+    );
+}

@@ -1,0 +1,756 @@
+//! The JSON API under `/v1/{account}` (see `docs/api.md`). Every endpoint needs the admin
+//! token as `Authorization: Bearer …`: the mutating ones because they change state, the
+//! reading ones because profiles and histories are personal data.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use serde_json::{Value as J, json};
+use tailor_engine::{Block, Catalog, Event, EventKind, Outcome};
+use tailor_lang::SourceMap;
+
+use crate::process::{self, EventError, Job};
+use crate::reload;
+use crate::state::{Account, AppState, Live};
+use crate::store::{JsonMap, Write};
+
+/// An error answer: `{"error": …}` and, for rejected packages or data, `diagnostics`.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    diagnostics: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            diagnostics: None,
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unprocessable(message: impl Into<String>, diagnostics: String) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+            diagnostics: Some(diagnostics),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.message});
+        if let (Some(d), Some(obj)) = (self.diagnostics, body.as_object_mut()) {
+            obj.insert("diagnostics".into(), J::String(d));
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> ApiError {
+        match e {
+            EventError::Profile { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Middleware: the admin token.
+pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.config.admin_token else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the JSON API is disabled: set `admin_token` in the configuration",
+        )
+        .into_response();
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if same(given.trim().as_bytes(), token.as_bytes()) => next.run(req).await,
+        _ => {
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong admin token (Authorization: Bearer …)",
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            resp
+        }
+    }
+}
+
+fn account(state: &AppState, name: &str) -> Result<Arc<Account>, ApiError> {
+    state
+        .account(name)
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no account `{name}`")))
+}
+
+/// On a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// The body of `POST /v1/{account}/events` (and the query of `…/digest`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventBody {
+    user: Option<String>,
+    #[serde(alias = "kind")]
+    event: Option<String>,
+    at: Option<String>,
+    text: Option<String>,
+    key: Option<String>,
+    url: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    precision: Option<f64>,
+    #[serde(default)]
+    dry_run: bool,
+    idempotency_key: Option<String>,
+}
+
+impl EventBody {
+    fn event(&self, state: &AppState, default_kind: EventKind) -> Result<Event, ApiError> {
+        let kind = match &self.event {
+            None => default_kind,
+            Some(k) => EventKind::parse(k).ok_or_else(|| {
+                let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+                ApiError::bad(format!(
+                    "unknown event kind `{k}`; expected one of {}",
+                    names.join(", ")
+                ))
+            })?,
+        };
+        let at = match &self.at {
+            None => state.clock.event_time(),
+            Some(t) => t.parse().map_err(|e| {
+                ApiError::bad(format!(
+                    "`at`: `{t}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
+                ))
+            })?,
+        };
+        Ok(Event {
+            text: self.text.clone(),
+            key: self.key.clone(),
+            url: self.url.clone(),
+            lat: self.lat,
+            lon: self.lon,
+            precision: self.precision,
+            ..Event::new(kind, at)
+        })
+    }
+}
+
+fn json_render() -> process::Render {
+    Box::new(|outcome: &Outcome| {
+        serde_json::to_string(&outcome.to_json()).map_err(|e| e.to_string())
+    })
+}
+
+fn outcome_response(handled: process::Handled, record: bool) -> ApiResult {
+    let mut value: J = serde_json::from_str(&handled.body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("recorded".into(), J::Bool(handled.recorded));
+        obj.insert("dry_run".into(), J::Bool(!record));
+        if handled.outcome.is_none() {
+            obj.insert("replayed".into(), J::Bool(true));
+        }
+    }
+    Ok(Json(value).into_response())
+}
+
+/// `POST /v1/{account}/events`: learn, evaluate and (unless `dry_run`) record.
+pub(crate) async fn post_event(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let body: EventBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("the event is not valid JSON: {e}")))?;
+    let user = body
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::bad("`user` is required"))?;
+    let event = body.event(&state, EventKind::Enter)?;
+    let record = !body.dry_run;
+    let job = Job {
+        account: acct,
+        user,
+        event,
+        dedup: body
+            .idempotency_key
+            .filter(|_| record)
+            .map(|k| format!("api|{k}")),
+        record,
+        gate: None,
+        abandoned_body: String::new(),
+    };
+    let handled = process::run_with_budget(Arc::clone(&state), job, json_render(), None)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no answer"))?;
+    outcome_response(handled, record)
+}
+
+/// `GET /v1/{account}/users/{id}/digest`: a dry run (default event `enter`, at now) with
+/// the explanation: each item's reasons and the fired rules.
+pub(crate) async fn get_digest(
+    State(state): State<Arc<AppState>>,
+    Path((name, user)): Path<(String, String)>,
+    Query(query): Query<EventBody>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let event = query.event(&state, EventKind::Enter)?;
+    let job = Job {
+        account: acct,
+        user,
+        event,
+        dedup: None,
+        record: false,
+        gate: None,
+        abandoned_body: String::new(),
+    };
+    let handled = process::run_with_budget(Arc::clone(&state), job, json_render(), None)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no answer"))?;
+    outcome_response(handled, false)
+}
+
+/// `GET /v1/{account}/users/{id}/history`.
+pub(crate) async fn get_history(
+    State(state): State<Arc<AppState>>,
+    Path((name, user)): Path<(String, String)>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let store = Arc::clone(&state.store);
+    let u = user.clone();
+    let deliveries = blocking(move || Ok(store.history(&acct.name, &u)?)).await?;
+    Ok(Json(json!({"user": user, "deliveries": deliveries})).into_response())
+}
+
+/// `GET /v1/{account}/profiles/{id}`.
+pub(crate) async fn get_profile(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    if let Some(p) = acct.profiles.get(&id) {
+        return Ok(Json(J::Object((**p).clone())).into_response());
+    }
+    let store = Arc::clone(&state.store);
+    let i = id.clone();
+    match blocking(move || Ok(store.profile(&acct.name, &i)?)).await? {
+        Some(p) => Ok(Json(J::Object(p)).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no profile `{id}`"),
+        )),
+    }
+}
+
+fn parse_object(body: &[u8]) -> Result<JsonMap, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(J::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+/// RFC 7396 JSON merge patch.
+fn merge_patch(target: &mut JsonMap, patch: JsonMap) {
+    for (k, v) in patch {
+        match v {
+            J::Null => {
+                target.remove(&k);
+            }
+            J::Object(p) => match target.get_mut(&k) {
+                Some(J::Object(t)) => merge_patch(t, p),
+                _ => {
+                    let mut t = JsonMap::new();
+                    merge_patch(&mut t, p);
+                    target.insert(k, J::Object(t));
+                }
+            },
+            v => {
+                target.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Writes one profile under its user's lock, after validating it against the schema.
+async fn write_profile(
+    state: &Arc<AppState>,
+    acct: Arc<Account>,
+    id: String,
+    change: impl FnOnce(Option<JsonMap>) -> Result<Option<JsonMap>, ApiError> + Send + 'static,
+) -> Result<Option<JsonMap>, ApiError> {
+    let guard = state.lock_user(&acct.name, &id).await;
+    let state = Arc::clone(state);
+    blocking(move || {
+        let _guard = guard;
+        let current = match acct.profiles.get(&id) {
+            Some(p) => Some((**p).clone()),
+            None => state.store.profile(&acct.name, &id)?,
+        };
+        let existed = current.is_some();
+        let next = change(current)?;
+        match &next {
+            Some(p) => {
+                acct.live
+                    .load()
+                    .package
+                    .profile_from_json(p.clone())
+                    .map_err(|e| {
+                        ApiError::unprocessable("the profile does not fit the schema", e)
+                    })?;
+                state.store.apply(vec![Write::PutProfile {
+                    account: acct.name.clone(),
+                    id: id.clone(),
+                    profile: p.clone(),
+                }])?;
+            }
+            None if existed => {
+                state.store.apply(vec![Write::DeleteProfile {
+                    account: acct.name.clone(),
+                    id: id.clone(),
+                }])?;
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no profile `{id}`"),
+                ));
+            }
+        }
+        acct.cache_profile(&id, next.clone());
+        Ok(next)
+    })
+    .await
+}
+
+/// `PUT /v1/{account}/profiles/{id}`: creates or replaces a profile.
+pub(crate) async fn put_profile(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let mut profile = parse_object(&body)?;
+    match profile.get("id") {
+        None => {
+            profile.insert("id".into(), J::String(id.clone()));
+        }
+        Some(J::String(given)) if *given == id => {}
+        Some(_) => return Err(ApiError::bad(format!("the body's `id` is not `{id}`"))),
+    }
+    let saved = write_profile(&state, acct, id, move |_| Ok(Some(profile))).await?;
+    Ok(Json(saved.map_or(J::Null, J::Object)).into_response())
+}
+
+/// `PATCH /v1/{account}/profiles/{id}`: a JSON merge patch (RFC 7396); creates the
+/// profile when absent.
+pub(crate) async fn patch_profile(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let patch = parse_object(&body)?;
+    if patch
+        .get("id")
+        .is_some_and(|v| v.as_str() != Some(id.as_str()))
+    {
+        return Err(ApiError::bad("a patch cannot change `id`"));
+    }
+    let pid = id.clone();
+    let saved = write_profile(&state, acct, id, move |current| {
+        let mut p = current.unwrap_or_default();
+        merge_patch(&mut p, patch);
+        p.insert("id".into(), J::String(pid));
+        Ok(Some(p))
+    })
+    .await?;
+    Ok(Json(saved.map_or(J::Null, J::Object)).into_response())
+}
+
+/// `DELETE /v1/{account}/profiles/{id}`: the profile and its history.
+pub(crate) async fn delete_profile(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    write_profile(&state, acct, id, |_| Ok(None)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Splits a streamed body into lines; gives `line` (line number, text) for each
+/// non-blank line. Stops at `limit` bytes.
+async fn for_each_line(body: Body, limit: usize, line: &mut ProfileImport) -> Result<(), ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    let mut line_no = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("cannot read the body: {e}")))?;
+        seen += chunk.len();
+        if seen > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body exceeds max_import_bytes ({limit})"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let rest = buf.split_off(pos + 1);
+            let text = std::mem::replace(&mut buf, rest);
+            line_no += 1;
+            line.line(line_no, &text).await?;
+        }
+    }
+    if !buf.iter().all(u8::is_ascii_whitespace) {
+        line_no += 1;
+        line.line(line_no, &buf).await?;
+    }
+    line.finish().await
+}
+
+/// Most profiles committed in one import batch.
+const IMPORT_BATCH: usize = 500;
+/// Most rejected lines listed in an import's answer.
+const MAX_LISTED: usize = 100;
+
+struct ProfileImport {
+    state: Arc<AppState>,
+    acct: Arc<Account>,
+    batch: Vec<JsonMap>,
+    imported: usize,
+    rejected: usize,
+    errors: Vec<J>,
+}
+
+impl ProfileImport {
+    fn reject(&mut self, line_no: usize, error: String) {
+        self.rejected += 1;
+        if self.errors.len() < MAX_LISTED {
+            self.errors.push(json!({"line": line_no, "error": error}));
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|p| p.get("id").and_then(J::as_str).unwrap_or("").to_owned())
+            .collect();
+        let guards = self
+            .state
+            .lock_users(&self.acct.name, ids.iter().map(String::as_str))
+            .await;
+        let state = Arc::clone(&self.state);
+        let acct = Arc::clone(&self.acct);
+        let n = batch.len();
+        blocking(move || {
+            let _guards = guards;
+            let writes = batch
+                .iter()
+                .zip(&ids)
+                .map(|(p, id)| Write::PutProfile {
+                    account: acct.name.clone(),
+                    id: id.clone(),
+                    profile: p.clone(),
+                })
+                .collect();
+            state.store.apply(writes)?;
+            for (p, id) in batch.into_iter().zip(&ids) {
+                acct.cache_profile(id, Some(p));
+            }
+            Ok(())
+        })
+        .await?;
+        self.imported += n;
+        Ok(())
+    }
+}
+
+impl ProfileImport {
+    async fn line(&mut self, line_no: usize, text: &[u8]) -> Result<(), ApiError> {
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let obj = match serde_json::from_slice::<J>(text) {
+            Ok(J::Object(obj)) => obj,
+            Ok(_) => {
+                self.reject(line_no, "not a JSON object".into());
+                return Ok(());
+            }
+            Err(e) => {
+                self.reject(line_no, format!("not valid JSON: {e}"));
+                return Ok(());
+            }
+        };
+        match self.acct.live.load().package.profile_from_json(obj.clone()) {
+            Ok(_) => self.batch.push(obj),
+            Err(e) => self.reject(line_no, e),
+        }
+        if self.batch.len() >= IMPORT_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), ApiError> {
+        self.flush().await
+    }
+}
+
+/// `POST /v1/{account}/profiles`: a bulk import of JSON lines, streamed and committed in
+/// batches (each profile created or replaced). Lines that are not valid profiles are
+/// skipped and listed.
+pub(crate) async fn import_profiles(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let limit = state.config.max_import_bytes;
+    let mut import = ProfileImport {
+        state,
+        acct,
+        batch: Vec::new(),
+        imported: 0,
+        rejected: 0,
+        errors: Vec::new(),
+    };
+    let result = for_each_line(body, limit, &mut import).await;
+    let summary = json!({
+        "imported": import.imported,
+        "rejected": import.rejected,
+        "errors": import.errors,
+    });
+    match result {
+        Ok(()) => Ok(Json(summary).into_response()),
+        Err(mut e) => {
+            e.diagnostics = Some(summary.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// Swaps in a new catalog for the serving package (under the account's admin lock).
+fn swap_catalog(acct: &Account, blocks: Vec<Block>) {
+    let live = acct.live.load_full();
+    acct.live.store(Arc::new(Live {
+        package: live.package.clone(),
+        catalog: Arc::new(Catalog::new(blocks)),
+        version: live.version.clone(),
+        generation: live.generation,
+        loaded_at: live.loaded_at,
+        keep: live.keep,
+    }));
+}
+
+/// `POST /v1/{account}/catalog`: upserts blocks (JSON lines). All or nothing: one block
+/// that does not fit the content schema rejects the request with every diagnostic.
+pub(crate) async fn upsert_catalog(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let bytes = axum::body::to_bytes(body, state.config.max_import_bytes)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the body (max_import_bytes): {e}"),
+            )
+        })?;
+    let text =
+        String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad("the body is not UTF-8"))?;
+    let _admin = acct.admin.lock().await;
+    let state2 = Arc::clone(&state);
+    let acct2 = Arc::clone(&acct);
+    let (n, total) = blocking(move || {
+        let live = acct2.live.load_full();
+        let mut sources = SourceMap::new();
+        let upserts = live
+            .package
+            .parse_catalog(&mut sources, "body", &text)
+            .map_err(|d| {
+                ApiError::unprocessable(
+                    "blocks do not fit the content schema",
+                    d.render(&sources, false),
+                )
+            })?;
+        let writes = upserts
+            .blocks()
+            .iter()
+            .map(|b| Write::PutBlock {
+                account: acct2.name.clone(),
+                id: b.id().to_owned(),
+                block: b.raw.clone(),
+            })
+            .collect();
+        state2.store.apply(writes)?;
+        let mut blocks: Vec<Block> = live
+            .catalog
+            .blocks()
+            .iter()
+            .filter(|b| upserts.get(b.id()).is_none())
+            .map(|b| (**b).clone())
+            .collect();
+        blocks.extend(upserts.blocks().iter().map(|b| (**b).clone()));
+        let total = blocks.len();
+        swap_catalog(&acct2, blocks);
+        Ok((upserts.len(), total))
+    })
+    .await?;
+    Ok(Json(json!({"upserted": n, "blocks": total})).into_response())
+}
+
+/// `DELETE /v1/{account}/catalog/{id}`.
+pub(crate) async fn delete_block(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let _admin = acct.admin.lock().await;
+    let live = acct.live.load_full();
+    if live.catalog.get(&id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no block `{id}`"),
+        ));
+    }
+    let state2 = Arc::clone(&state);
+    let acct2 = Arc::clone(&acct);
+    blocking(move || {
+        state2.store.apply(vec![Write::DeleteBlock {
+            account: acct2.name.clone(),
+            id: id.clone(),
+        }])?;
+        let blocks = live
+            .catalog
+            .blocks()
+            .iter()
+            .filter(|b| b.id() != id)
+            .map(|b| (**b).clone())
+            .collect();
+        swap_catalog(&acct2, blocks);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn status_json(state: &AppState, acct: &Account, profiles: u64) -> J {
+    let live = acct.live.load_full();
+    let summary = live.package.summary();
+    let last = acct.last_reload().map(|r| {
+        json!({
+            "at": r.at.to_string(),
+            "trigger": r.trigger,
+            "ok": r.ok,
+            "version": r.version,
+            "diagnostics": r.diagnostics,
+        })
+    });
+    json!({
+        "account": acct.name,
+        "package": acct.config.package.display().to_string(),
+        "version": live.version,
+        "generation": live.generation,
+        "loaded_at": live.loaded_at.to_string(),
+        "edition": live.package.compiled().edition.name,
+        "rules": summary.rules,
+        "catalog_blocks": live.catalog.len(),
+        "profiles": profiles,
+        "history_kept_secs": live.keep.as_secs(),
+        "mode": format!("{:?}", acct.config.mode).to_lowercase(),
+        "now": state.clock.now().to_string(),
+        "last_reload": last,
+    })
+}
+
+/// `GET /v1/{account}/status`.
+pub(crate) async fn status(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let store = Arc::clone(&state.store);
+    let n = acct.name.clone();
+    let profiles = blocking(move || Ok(store.profile_count(&n)?)).await?;
+    Ok(Json(status_json(&state, &acct, profiles)).into_response())
+}
+
+/// `POST /v1/{account}/reload`: 200 with the status when the new version serves, 422
+/// with the diagnostics when it was rejected (the old version keeps serving).
+pub(crate) async fn post_reload(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let report = reload::reload(&state, &acct, "api").await;
+    if report.ok {
+        let store = Arc::clone(&state.store);
+        let n = acct.name.clone();
+        let profiles = blocking(move || Ok(store.profile_count(&n)?)).await?;
+        Ok(Json(status_json(&state, &acct, profiles)).into_response())
+    } else {
+        Err(ApiError::unprocessable(
+            format!(
+                "the package was rejected; version {} keeps serving",
+                report.version
+            ),
+            report.diagnostics,
+        ))
+    }
+}

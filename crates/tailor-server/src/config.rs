@@ -1,0 +1,344 @@
+//! The server's configuration: the TOML file of `tailor serve --config FILE` (its keys are a
+//! contract), resolved into [`Config`] with absolute paths and every default filled in.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tailor_wechat::Mode;
+
+use crate::Error;
+
+/// The configuration file as written (see `docs/api.md` for every key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    admin_token: Option<String>,
+    budget_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    max_body_bytes: Option<usize>,
+    max_import_bytes: Option<usize>,
+    dedup_ttl_secs: Option<u64>,
+    watch: Option<bool>,
+    clock: Option<String>,
+    clock_frozen: Option<bool>,
+    #[serde(default)]
+    accounts: BTreeMap<String, FileAccount>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAccount {
+    package: PathBuf,
+    profiles: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    token: Option<String>,
+    app_id: Option<String>,
+    encoding_aes_key: Option<String>,
+    mode: Option<String>,
+    max_body_bytes: Option<usize>,
+    timestamp_window_secs: Option<u64>,
+}
+
+/// Where the clock of the server starts (tests and demos of a dated catalog).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockStart {
+    /// The instant the clock shows when the server starts.
+    pub at: jiff::Timestamp,
+    /// Whether it stays there (`true`) or advances with real time (`false`).
+    pub frozen: bool,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `listen`: the socket address to bind (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `data_dir`: where the redb file `tailor.redb` lives.
+    pub data_dir: PathBuf,
+    /// `admin_token`: the Bearer token of the JSON API; `None` disables the JSON API.
+    pub admin_token: Option<String>,
+    /// `budget_ms`: how long a WeChat event may take before it is answered `success`.
+    pub budget: Duration,
+    /// `request_timeout_ms`: the timeout of every request but the bulk imports.
+    pub request_timeout: Duration,
+    /// `max_body_bytes`: the largest JSON API body (bulk imports excepted).
+    pub max_body_bytes: usize,
+    /// `max_import_bytes`: the largest bulk import (profiles or catalog, JSON lines).
+    pub max_import_bytes: usize,
+    /// `dedup_ttl_secs`: how long the first reply to a WeChat delivery is kept for retries.
+    pub dedup_ttl: Duration,
+    /// `watch`: reload a package when its files change.
+    pub watch: bool,
+    /// `clock` and `clock_frozen`: a clock that starts at a given instant.
+    pub clock: Option<ClockStart>,
+    /// `[accounts.NAME]`, by name.
+    pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// One `[accounts.NAME]` table: a package served at `/wechat/NAME` and `/v1/NAME/…`.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// The account's name (from the table's key).
+    pub name: String,
+    /// `package`: the package directory.
+    pub package: PathBuf,
+    /// `profiles`: JSON lines imported at start into an empty store.
+    pub profiles: Option<PathBuf>,
+    /// `catalog`: JSON lines upserted at start.
+    pub catalog: Option<PathBuf>,
+    /// `token`: the WeChat server token.
+    pub token: String,
+    /// `app_id`.
+    pub app_id: String,
+    /// `encoding_aes_key`: 43 characters; needed for the compatible and safe modes.
+    pub encoding_aes_key: Option<String>,
+    /// `mode`: plain, compatible or safe.
+    pub mode: Mode,
+    /// `max_body_bytes`: the largest WeChat body (default 64 KiB).
+    pub max_body_bytes: usize,
+    /// `timestamp_window_secs`: how far a WeChat timestamp may be from the server clock.
+    pub timestamp_window_secs: u64,
+}
+
+impl AccountConfig {
+    /// The `tailor-wechat` configuration of this account.
+    ///
+    /// # Errors
+    ///
+    /// A bad `encoding_aes_key`.
+    pub fn wechat(&self) -> Result<tailor_wechat::Config, Error> {
+        let mut config = tailor_wechat::Config::new(self.token.clone(), self.app_id.clone())
+            .with_mode(self.mode)
+            .with_max_body_bytes(self.max_body_bytes)
+            .with_timestamp_window_secs(self.timestamp_window_secs);
+        if let Some(key) = &self.encoding_aes_key {
+            config = config.with_encoding_aes_key(key).map_err(|e| {
+                Error::Config(format!("account `{}`: encoding_aes_key: {e}", self.name))
+            })?;
+        }
+        Ok(config)
+    }
+}
+
+/// The defaults of the server-wide keys.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default evaluation budget of a WeChat event.
+pub const DEFAULT_BUDGET_MS: u64 = 2_000;
+
+impl Config {
+    /// Reads and resolves a configuration file; relative paths are relative to the file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the file cannot be read or is not a valid configuration.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Config::from_toml(&text, &base).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("`{}`: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses a configuration; relative paths are resolved against `base`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for TOML errors, unknown keys and invalid values.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Config, Error> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        resolve(file, base)
+    }
+
+    /// The configuration of `tailor serve` without `--config`: `rules/qianjiang` (below
+    /// `base`) as account `qianjiang` on 127.0.0.1:8080, the store under `base/data`,
+    /// the package's `profiles.jsonl` and `catalog.jsonl` imported, WeChat token `tailor`
+    /// in plain mode, and the given admin token.
+    ///
+    /// # Errors
+    ///
+    /// None in practice; the signature matches [`Config::from_toml`].
+    pub fn default_qianjiang(base: &Path, admin_token: String) -> Result<Config, Error> {
+        let file = FileConfig {
+            data_dir: Some("data".into()),
+            admin_token: Some(admin_token),
+            accounts: BTreeMap::from([(
+                "qianjiang".to_owned(),
+                FileAccount {
+                    package: "rules/qianjiang".into(),
+                    profiles: Some("rules/qianjiang/profiles.jsonl".into()),
+                    catalog: Some("rules/qianjiang/catalog.jsonl".into()),
+                    token: Some("tailor".into()),
+                    app_id: Some("wx0000000000000000".into()),
+                    ..FileAccount::default()
+                },
+            )]),
+            ..FileConfig::default()
+        };
+        resolve(file, base)
+    }
+}
+
+/// `base/p` (or `p` when absolute) with `.` and `..` resolved lexically.
+fn join_normalized(base: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(p).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
+    let path = |p: PathBuf| join_normalized(base, &p);
+    let listen_text = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen: SocketAddr = listen_text.parse().map_err(|e| {
+        Error::Config(format!(
+            "listen: `{listen_text}` is not a socket address such as 127.0.0.1:8080: {e}"
+        ))
+    })?;
+    let clock = match &file.clock {
+        None => None,
+        Some(text) => Some(ClockStart {
+            at: text.parse().map_err(|e| {
+                Error::Config(format!(
+                    "clock: `{text}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
+                ))
+            })?,
+            frozen: file.clock_frozen.unwrap_or(false),
+        }),
+    };
+    if file.accounts.is_empty() {
+        return Err(Error::Config(
+            "no account: add an `[accounts.NAME]` table with at least `package`".to_owned(),
+        ));
+    }
+    let mut accounts = BTreeMap::new();
+    for (name, a) in file.accounts {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "account `{name}`: names are ASCII letters, digits, `-` and `_` (they appear in URLs)"
+            )));
+        }
+        let mode = match a.mode.as_deref().unwrap_or("plain") {
+            "plain" => Mode::Plain,
+            "compatible" => Mode::Compatible,
+            "safe" => Mode::Safe,
+            other => {
+                return Err(Error::Config(format!(
+                    "account `{name}`: mode `{other}` is not one of plain, compatible, safe"
+                )));
+            }
+        };
+        let account = AccountConfig {
+            name: name.clone(),
+            package: path(a.package),
+            profiles: a.profiles.map(path),
+            catalog: a.catalog.map(path),
+            token: a.token.unwrap_or_default(),
+            // Plain mode never uses the app id; the encrypted modes check it.
+            app_id: match a.app_id {
+                Some(id) => id,
+                None if mode == Mode::Plain => "unused".to_owned(),
+                None => {
+                    return Err(Error::Config(format!(
+                        "account `{name}`: `app_id` is required in the compatible and safe modes"
+                    )));
+                }
+            },
+            encoding_aes_key: a.encoding_aes_key,
+            mode,
+            max_body_bytes: a
+                .max_body_bytes
+                .unwrap_or(tailor_wechat::DEFAULT_MAX_BODY_BYTES),
+            timestamp_window_secs: a
+                .timestamp_window_secs
+                .unwrap_or(tailor_wechat::DEFAULT_TIMESTAMP_WINDOW_SECS),
+        };
+        // Validate the WeChat side now rather than at the first request.
+        tailor_wechat::Callback::new(account.wechat()?)
+            .map_err(|e| Error::Config(format!("account `{name}`: {e}")))?;
+        accounts.insert(name, account);
+    }
+    Ok(Config {
+        listen,
+        data_dir: path(file.data_dir.unwrap_or_else(|| "data".into())),
+        admin_token: file.admin_token.filter(|t| !t.is_empty()),
+        budget: Duration::from_millis(file.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),
+        request_timeout: Duration::from_millis(file.request_timeout_ms.unwrap_or(10_000)),
+        max_body_bytes: file.max_body_bytes.unwrap_or(1 << 20),
+        max_import_bytes: file.max_import_bytes.unwrap_or(256 << 20),
+        dedup_ttl: Duration::from_secs(file.dedup_ttl_secs.unwrap_or(3_600)),
+        watch: file.watch.unwrap_or(true),
+        clock,
+        accounts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_keys_parse_and_paths_are_relative_to_the_file() {
+        let text = r#"
+            listen = "127.0.0.1:0"
+            data_dir = "state"
+            admin_token = "secret"
+            [accounts.qianjiang]
+            package = "rules/qianjiang"
+            profiles = "rules/qianjiang/profiles.jsonl"
+            catalog = "rules/qianjiang/catalog.jsonl"
+            token = "tok"
+            app_id = "wx1234"
+            encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+            mode = "safe"
+        "#;
+        let c = Config::from_toml(text, Path::new("/etc/tailor")).unwrap();
+        assert_eq!(c.data_dir, Path::new("/etc/tailor/state"));
+        assert_eq!(
+            join_normalized(Path::new("crates/x"), Path::new("../../rules/q")),
+            Path::new("rules/q")
+        );
+        let a = &c.accounts["qianjiang"];
+        assert_eq!(a.package, Path::new("/etc/tailor/rules/qianjiang"));
+        assert_eq!(a.mode, Mode::Safe);
+        assert_eq!(c.admin_token.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_modes_are_rejected() {
+        let e = Config::from_toml("listn = \"x\"", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("listn"), "{e}");
+        let e = Config::from_toml(
+            "[accounts.a]\npackage = \"p\"\nmode = \"secret\"",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mode `secret`"), "{e}");
+    }
+}

@@ -1,0 +1,422 @@
+//! The Tailor runtime: `tailor serve`.
+//!
+//! It receives each user event — above all WeChat's enter-conversation event — learns from
+//! it (LANGUAGE.md §9), answers with that user's digest within WeChat's 5-second deadline,
+//! and remembers what it delivered so that caps and `repeat after` hold, through retries,
+//! restarts, reloads and bad input.
+//!
+//! * State (profiles, the catalog, delivery history, first replies to WeChat deliveries)
+//!   lives in a [`Store`]; [`RedbStore`] is the embedded default, with dashmap caches in
+//!   front (written only after a commit).
+//! * Events of one user are serialized: learn → evaluate → record runs under the user's
+//!   lock and commits profile, delivery record and answer in one durable write, before
+//!   the answer is sent. Different users proceed in parallel.
+//! * Each account's package and catalog are an `Arc<Live>` swapped atomically by
+//!   reloads ([`reload`]); an event finishes on the version it started with, and a
+//!   package that fails to compile never replaces a good one.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tailor_server::Error> {
+//! let config = tailor_server::Config::load(std::path::Path::new("tailor.toml"))?;
+//! let server = tailor_server::start(config, None).await?;
+//! println!("listening on {}", server.addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+pub mod clock;
+pub mod config;
+pub mod metrics;
+mod process;
+pub mod reload;
+pub mod state;
+pub mod store;
+pub mod wechat;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
+pub use config::{AccountConfig, Config};
+pub use state::AppState;
+pub use store::{RedbStore, Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A package was rejected at start.
+    #[error("account `{account}`: the package was rejected\n{diagnostics}")]
+    Package {
+        /// The account.
+        account: String,
+        /// Every diagnostic, rendered.
+        diagnostics: String,
+    },
+    /// A profiles or catalog file was rejected at start.
+    #[error("data: {0}")]
+    Data(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Binding or serving failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    watchers: Vec<notify::RecommendedWatcher>,
+}
+
+impl Running {
+    /// The address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests look at caches, metrics and the clock).
+    #[must_use]
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Graceful shutdown: stops accepting, lets in-flight requests and events finish
+    /// (at most 10 s), then closes the store. Every acknowledged write was committed
+    /// before it was acknowledged.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.serve).await;
+        self.watchers.clear();
+        for task in &self.background {
+            task.abort();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.state.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let store = Arc::clone(&self.state.store);
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!("tailor serve stopped");
+    }
+
+    /// Serves until the process gets Ctrl-C or SIGTERM, then shuts down gracefully.
+    pub async fn until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// The HTTP routes over a state.
+pub fn router(state: Arc<AppState>) -> Router {
+    let cfg = &state.config;
+    let wechat_limit = state
+        .accounts
+        .values()
+        .map(|a| a.config.max_body_bytes)
+        .max()
+        .unwrap_or(tailor_wechat::DEFAULT_MAX_BODY_BYTES);
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.request_timeout);
+    let wechat = Router::new()
+        .route(
+            "/wechat/{account}",
+            get(wechat::verify).post(wechat::receive),
+        )
+        .layer(DefaultBodyLimit::max(wechat_limit));
+    let api = Router::new()
+        .route("/v1/{account}/events", post(api::post_event))
+        .route("/v1/{account}/users/{id}/digest", get(api::get_digest))
+        .route("/v1/{account}/users/{id}/history", get(api::get_history))
+        .route(
+            "/v1/{account}/profiles/{id}",
+            get(api::get_profile)
+                .put(api::put_profile)
+                .patch(api::patch_profile)
+                .delete(api::delete_profile),
+        )
+        .route("/v1/{account}/catalog/{id}", delete(api::delete_block))
+        .route("/v1/{account}/reload", post(api::post_reload))
+        .route("/v1/{account}/status", get(api::status))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(timeout);
+    // Bulk imports stream and get a longer timeout.
+    let imports = Router::new()
+        .route("/v1/{account}/profiles", post(api::import_profiles))
+        .route("/v1/{account}/catalog", post(api::upsert_catalog))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout.max(Duration::from_secs(600)),
+        ));
+    let admin = api
+        .merge(imports)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            api::auth,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(wechat.layer(timeout))
+        .merge(admin)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the store and the accounts (importing data files), binds, and serves in the
+/// background. `clock` overrides the configured clock (tests).
+///
+/// # Errors
+///
+/// A rejected package or data file, a store that cannot be opened, an address in use.
+pub async fn start(config: Config, clock: Option<Arc<dyn Clock>>) -> Result<Running, Error> {
+    start_with_store(config, clock, None).await
+}
+
+/// [`start`] on a given store instead of the redb file under `data_dir` (a shared store,
+/// or a test's instrumented one).
+///
+/// # Errors
+///
+/// As [`start`].
+pub async fn start_with_store(
+    config: Config,
+    clock: Option<Arc<dyn Clock>>,
+    store: Option<Arc<dyn Store>>,
+) -> Result<Running, Error> {
+    let clock: Arc<dyn Clock> = match (clock, config.clock) {
+        (Some(c), _) => c,
+        (None, Some(start)) => Arc::new(ShiftedClock::new(start.at, start.frozen)),
+        (None, None) => Arc::new(SystemClock),
+    };
+    let setup_config = config.clone();
+    let setup_clock = Arc::clone(&clock);
+    let (store, accounts) = tokio::task::spawn_blocking(move || {
+        let store: Arc<dyn Store> = match store {
+            Some(store) => store,
+            None => Arc::new(RedbStore::open(&setup_config.data_dir)?),
+        };
+        let mut accounts = BTreeMap::new();
+        for (name, account) in &setup_config.accounts {
+            let opened = state::open_account(account, &*store, setup_clock.now())?;
+            accounts.insert(name.clone(), Arc::new(opened));
+        }
+        Ok::<_, Error>((store, accounts))
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
+    let state = Arc::new(AppState::new(config, clock, store, accounts));
+    let listen = state.config.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {listen}: {e} (set `listen` in a configuration)"),
+        ))
+    })?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(Arc::clone(&state));
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    let watchers = if state.config.watch {
+        reload::watch(&state)
+    } else {
+        Vec::new()
+    };
+    let mut background = Vec::new();
+    let pruner_state = Arc::clone(&state);
+    background.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let state = Arc::clone(&pruner_state);
+            let ttl = i64::try_from(state.config.dedup_ttl.as_secs()).unwrap_or(i64::MAX);
+            let before = state.clock.now().as_second().saturating_sub(ttl);
+            let _ = tokio::task::spawn_blocking(move || state.store.expire_replies(before)).await;
+        }
+    }));
+    tracing::info!(%addr, accounts = state.accounts.len(), "tailor serve ready");
+    Ok(Running {
+        addr,
+        state,
+        shutdown: Some(tx),
+        serve,
+        background,
+        watchers,
+    })
+}
+
+/// Installs the log subscriber (`TAILOR_LOG` or `RUST_LOG` filter, default `info`).
+/// Does nothing when one is already installed.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAILOR_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// What to try once the server runs: a curl line for the JSON API and a signed WeChat
+/// ENTER request for the first account (its timestamp is the server clock's now, so it
+/// is valid for the timestamp window, 5 minutes by default).
+#[must_use]
+pub fn banner(running: &Running) -> String {
+    use std::fmt::Write as _;
+    let state = running.state();
+    let addr = running.addr();
+    let mut out = String::new();
+    let _ = writeln!(out, "tailor serve: listening on http://{addr}");
+    for (name, account) in &state.accounts {
+        let live = account.live.load();
+        let _ = writeln!(
+            out,
+            "  account `{name}`: package {} ({}), {} blocks",
+            account.config.package.display(),
+            live.version,
+            live.catalog.len()
+        );
+        let _ = writeln!(
+            out,
+            "  WeChat URL: http://{addr}/wechat/{name}  (token `{}`, {} mode)",
+            account.config.token,
+            format!("{:?}", account.config.mode).to_lowercase()
+        );
+    }
+    if let Some((name, account)) = state.accounts.iter().next() {
+        let user = "li-daye";
+        let _ = writeln!(out, "try:");
+        if let Some(token) = &state.config.admin_token {
+            let _ = writeln!(
+                out,
+                "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/v1/{name}/users/{user}/digest"
+            );
+        }
+        let now = state.clock.unix_secs();
+        let nonce = "12345";
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[gh_{name}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[ENTER]]></Event></xml>"
+        );
+        if let Ok(push) = account.callback.simulate_push(&xml, now, nonce) {
+            let _ = writeln!(
+                out,
+                "  curl -s -X POST 'http://{addr}/wechat/{name}?{}' --data '{}'",
+                push.query.to_query_string(),
+                push.body
+            );
+        }
+    }
+    let _ = writeln!(out, "  curl -s http://{addr}/metrics");
+    out
+}
+
+/// A random admin token: 32 hex digits.
+fn random_token() -> Result<String, Error> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for _ in 0..4 {
+        let n = tailor_wechat::random_nonce()
+            .map_err(|e| Error::Config(format!("cannot draw an admin token: {e}")))?;
+        h.update(n.as_bytes());
+    }
+    Ok(h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// `tailor serve [--config FILE]`: loads the configuration (or the default one: the
+/// example package below the current directory), serves until Ctrl-C or SIGTERM.
+///
+/// # Errors
+///
+/// As [`start`]; a failure to build the runtime.
+pub fn serve_main(config_path: Option<&std::path::Path>) -> Result<(), Error> {
+    init_logging();
+    let config = match config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default_qianjiang(std::path::Path::new("."), random_token()?)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let default = config_path.is_none();
+    runtime.block_on(async move {
+        let running = start(config, None).await?;
+        println!("{}", banner(&running));
+        if default {
+            println!(
+                "(the example catalog is dated February 2013, so at today's date readers get `success`;\n \
+                 `tailor serve --config crates/tailor-server/qianjiang.toml` runs the clock from its evening)"
+            );
+        }
+        running.until_signal().await;
+        Ok(())
+    })
+}

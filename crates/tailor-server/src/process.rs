@@ -1,0 +1,283 @@
+//! The path of one event: under the user's lock, look the delivery up (retries), learn,
+//! assemble, render the answer and commit profile, delivery record and answer in one
+//! durable write — then, and only then, answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use tailor_engine::{Delivery, Event, History, Outcome};
+
+use crate::state::{Account, AppState};
+use crate::store::{JsonMap, StoreError, StoredReply, Write};
+
+/// The job is running; nobody has given up on it.
+pub(crate) const RUNNING: u8 = 0;
+/// The job is committing: its answer will be the one sent.
+pub(crate) const COMMITTING: u8 = 1;
+/// The caller gave up (budget): the job records its learning but not the delivery.
+pub(crate) const ABANDONED: u8 = 2;
+
+/// Turns an outcome into the answer's body (a sealed WeChat reply, or JSON).
+pub(crate) type Render = Box<dyn FnOnce(&Outcome) -> Result<String, String> + Send>;
+
+/// One event to handle for one user.
+pub(crate) struct Job {
+    pub account: Arc<Account>,
+    pub user: String,
+    pub event: Event,
+    /// The delivery's key (retries of it get the stored answer); `None` for none.
+    pub dedup: Option<String>,
+    /// `false` for a dry run: nothing is stored.
+    pub record: bool,
+    /// Shared with a caller that may give up waiting.
+    pub gate: Option<Arc<AtomicU8>>,
+    /// The body sent when the caller gave up (stored for retries).
+    pub abandoned_body: String,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub(crate) struct Handled {
+    /// The outcome, unless the answer was replayed.
+    pub outcome: Option<Outcome>,
+    /// The answer's body.
+    pub body: String,
+    /// `digest`, `quiet`, `empty`, `replayed` or `over_budget`.
+    pub label: String,
+    /// Whether the delivery was recorded in history.
+    pub recorded: bool,
+}
+
+/// Why an event could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EventError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored profile does not fit the package's profile schema.
+    #[error("profile `{user}` does not fit the profile schema: {message}")]
+    Profile { user: String, message: String },
+    #[error("cannot render the answer: {0}")]
+    Render(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Handles a job: waits for the user's lock, then runs it on a blocking thread. Always
+/// runs to completion, even when the caller stops waiting.
+pub(crate) async fn run(
+    state: Arc<AppState>,
+    job: Job,
+    render: Render,
+) -> Result<Handled, EventError> {
+    let guard = state.lock_user(&job.account.name, &job.user).await;
+    let state2 = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        run_locked(&state2, job, render)
+    })
+    .await
+    .map_err(|e| EventError::Internal(e.to_string()))?
+}
+
+/// Runs a job within `budget` (when given): past it, the caller gets `None` and the job
+/// goes on to record what it learned but not the delivery; its stored answer is the
+/// job's `abandoned_body`.
+pub(crate) async fn run_with_budget(
+    state: Arc<AppState>,
+    mut job: Job,
+    render: Render,
+    budget: Option<Duration>,
+) -> Result<Option<Handled>, EventError> {
+    let started = Instant::now();
+    let kind = job.event.kind.name();
+    let account = Arc::clone(&job.account);
+    let gate = Arc::new(AtomicU8::new(RUNNING));
+    job.gate = Some(Arc::clone(&gate));
+    state.inflight.fetch_add(1, Ordering::SeqCst);
+    let task_state = Arc::clone(&state);
+    let mut task = tokio::spawn(async move {
+        let result = run(Arc::clone(&task_state), job, render).await;
+        task_state.inflight.fetch_sub(1, Ordering::SeqCst);
+        result
+    });
+    let joined = match budget {
+        None => (&mut task).await,
+        Some(budget) => match tokio::time::timeout(budget, &mut task).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                if gate
+                    .compare_exchange(RUNNING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    tracing::warn!(account = %account.name, kind, budget_ms = budget.as_millis() as u64,
+                        "evaluation over budget: answered `success`");
+                    state
+                        .metrics
+                        .event(&account.name, kind, "over_budget", started.elapsed());
+                    return Ok(None);
+                }
+                // The job is committing: its answer is the one to send.
+                (&mut task).await
+            }
+        },
+    };
+    let handled = joined.map_err(|e| EventError::Internal(e.to_string()))?;
+    let label = match &handled {
+        Ok(h) => h.label.as_str(),
+        Err(_) => "error",
+    };
+    state
+        .metrics
+        .event(&account.name, kind, label, started.elapsed());
+    handled.map(Some)
+}
+
+fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, EventError> {
+    let Job {
+        account,
+        user,
+        event,
+        dedup,
+        record,
+        gate,
+        abandoned_body,
+    } = job;
+    let name = account.name.as_str();
+    if let Some(key) = &dedup
+        && let Some(stored) = state.store.reply(name, key)?
+    {
+        state.metrics.replayed(name);
+        return Ok(Handled {
+            outcome: None,
+            body: stored.body,
+            label: "replayed".into(),
+            recorded: false,
+        });
+    }
+    let live = account.live.load_full();
+    let package = &live.package;
+
+    let (raw, is_new) = match account.profiles.get(&user).map(|p| Arc::clone(&p)) {
+        Some(p) => (p, false),
+        None => match state.store.profile(name, &user)? {
+            Some(p) => (Arc::new(p), false),
+            None => {
+                let mut p = JsonMap::new();
+                p.insert("id".into(), serde_json::Value::String(user.clone()));
+                (Arc::new(p), true)
+            }
+        },
+    };
+    let profile = package
+        .profile_from_json((*raw).clone())
+        .map_err(|message| EventError::Profile {
+            user: user.clone(),
+            message,
+        })?;
+
+    let stored_history = match account.history.get(&user).map(|h| Arc::clone(&h)) {
+        Some(h) => h,
+        None => Arc::new(state.store.history(name, &user)?),
+    };
+    let cutoff = event.at.checked_sub(live.keep).unwrap_or(event.at);
+    let recent: Vec<Delivery> = stored_history
+        .iter()
+        .filter(|d| d.at > cutoff)
+        .cloned()
+        .collect();
+
+    let learning = package.learn(&event, &profile);
+    let outcome = package.assemble(
+        &event,
+        &learning,
+        &live.catalog,
+        &History::new(recent.clone()),
+    );
+    state
+        .metrics
+        .script_errors(name, learning.errors.len() + outcome.errors.len());
+    let mut body = render(&outcome).map_err(EventError::Render)?;
+    let mut label = outcome.kind.name().to_owned();
+    if !record {
+        return Ok(Handled {
+            outcome: Some(outcome),
+            body,
+            label,
+            recorded: false,
+        });
+    }
+
+    let mut writes = Vec::new();
+    let learned_profile = (is_new || !learning.learned.is_empty()).then_some(learning.profile.raw);
+    if let Some(p) = &learned_profile {
+        writes.push(Write::PutProfile {
+            account: name.to_owned(),
+            id: user.clone(),
+            profile: p.clone(),
+        });
+    }
+    let committing = gate.as_ref().is_none_or(|g| {
+        g.compare_exchange(RUNNING, COMMITTING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
+    let mut delivered = None;
+    if committing {
+        if let Some(delivery) = outcome.delivery() {
+            if recent.len() < stored_history.len() {
+                writes.push(Write::PruneHistory {
+                    account: name.to_owned(),
+                    user: user.clone(),
+                    before: cutoff.as_second(),
+                });
+            }
+            writes.push(Write::AppendDelivery {
+                account: name.to_owned(),
+                delivery: delivery.clone(),
+            });
+            delivered = Some(delivery);
+        }
+    } else {
+        body = abandoned_body;
+        label = "over_budget".into();
+    }
+    if let Some(key) = &dedup {
+        writes.push(Write::PutReply {
+            account: name.to_owned(),
+            key: key.clone(),
+            reply: StoredReply {
+                body: body.clone(),
+                outcome: label.clone(),
+                at: state.clock.now().as_second(),
+            },
+        });
+    }
+    state.store.apply(writes)?;
+
+    // Committed: the caches may now show it.
+    if let Some(p) = learned_profile {
+        account.cache_profile(&user, Some(p));
+    }
+    let recorded = delivered.is_some();
+    match delivered {
+        Some(d) => {
+            let mut h = recent;
+            h.push(d);
+            account.cache_history(&user, h);
+        }
+        None => {
+            if !account.history.contains_key(&user) {
+                account.cache_history(&user, (*stored_history).clone());
+            }
+        }
+    }
+    if recorded {
+        state.metrics.fired(name, &outcome.fired);
+    }
+    Ok(Handled {
+        outcome: Some(outcome),
+        body,
+        label,
+        recorded,
+    })
+}

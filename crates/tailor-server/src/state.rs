@@ -1,0 +1,368 @@
+//! The server's shared state: accounts with their live package and catalog (swapped
+//! atomically), the caches in front of the store, and the per-user locks.
+
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use tailor_engine::{Catalog, Delivery, Package};
+use tailor_lang::SourceMap;
+use tailor_wechat::Callback;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::Error;
+use crate::clock::Clock;
+use crate::config::{AccountConfig, Config};
+use crate::metrics::Metrics;
+use crate::store::{JsonMap, Store, Write};
+
+/// Number of lock stripes: events of users whose ids hash to the same stripe are
+/// serialized too (rarely, and harmlessly).
+const STRIPES: usize = 4096;
+/// Cached profiles (and histories) per account before the cache is emptied.
+const CACHE_ENTRIES: usize = 200_000;
+
+/// One version of an account's package with the catalog parsed against it. Events take
+/// an `Arc<Live>` when they start and finish on it, whatever is swapped in meanwhile.
+#[derive(Debug)]
+pub struct Live {
+    /// The compiled package.
+    pub package: Package,
+    /// The catalog, validated against the package's content schema.
+    pub catalog: Arc<Catalog>,
+    /// `sha256:` and 12 hex digits of the package's sources.
+    pub version: String,
+    /// Counts successful loads since start (1 = the package loaded at start).
+    pub generation: u64,
+    /// When this version was loaded (server clock).
+    pub loaded_at: Timestamp,
+    /// How long history is kept: the longest cap or repeat window of the package.
+    pub keep: SignedDuration,
+}
+
+/// The result of the last reload attempt, for `/v1/{account}/status`.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    /// When it was attempted.
+    pub at: Timestamp,
+    /// `start`, `api` or `watch`.
+    pub trigger: &'static str,
+    /// Whether the new version is serving.
+    pub ok: bool,
+    /// The version that serves after the attempt.
+    pub version: String,
+    /// Every diagnostic of a rejected package (empty when it loaded).
+    pub diagnostics: String,
+}
+
+/// One account: a package served at `/wechat/NAME` and `/v1/NAME/…`.
+#[derive(Debug)]
+pub struct Account {
+    /// The account's name.
+    pub name: String,
+    /// Its configuration.
+    pub config: AccountConfig,
+    /// Its WeChat endpoint.
+    pub callback: Callback,
+    /// The version serving now.
+    pub live: ArcSwap<Live>,
+    /// Serializes reloads and catalog changes of this account.
+    pub admin: AsyncMutex<()>,
+    /// The last reload attempt.
+    pub last_reload: Mutex<Option<ReloadReport>>,
+    /// Profiles as stored, by id (written only after a commit, under the user's lock).
+    pub profiles: DashMap<String, Arc<JsonMap>>,
+    /// Delivery records as stored, by user (idem).
+    pub history: DashMap<String, Arc<Vec<Delivery>>>,
+}
+
+impl Account {
+    /// Caches a profile as committed.
+    pub(crate) fn cache_profile(&self, id: &str, profile: Option<JsonMap>) {
+        match profile {
+            None => {
+                self.profiles.remove(id);
+                self.history.remove(id);
+            }
+            Some(p) => {
+                if self.profiles.len() >= CACHE_ENTRIES {
+                    self.profiles.clear();
+                }
+                self.profiles.insert(id.to_owned(), Arc::new(p));
+            }
+        }
+    }
+
+    /// Caches a user's history as committed.
+    pub(crate) fn cache_history(&self, user: &str, history: Vec<Delivery>) {
+        if self.history.len() >= CACHE_ENTRIES {
+            self.history.clear();
+        }
+        self.history.insert(user.to_owned(), Arc::new(history));
+    }
+
+    /// The reload report, if any.
+    #[must_use]
+    pub fn last_reload(&self) -> Option<ReloadReport> {
+        self.last_reload.lock().ok().and_then(|r| r.clone())
+    }
+
+    pub(crate) fn set_last_reload(&self, report: ReloadReport) {
+        if let Ok(mut r) = self.last_reload.lock() {
+            *r = Some(report);
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// The clock events are evaluated at.
+    pub clock: Arc<dyn Clock>,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Accounts by name.
+    pub accounts: BTreeMap<String, Arc<Account>>,
+    /// `/metrics`.
+    pub metrics: Metrics,
+    /// Events started and not finished (shutdown waits for them).
+    pub(crate) inflight: AtomicUsize,
+    locks: Vec<Arc<AsyncMutex<()>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        accounts: BTreeMap<String, Arc<Account>>,
+    ) -> AppState {
+        AppState {
+            config,
+            clock,
+            store,
+            accounts,
+            metrics: Metrics::default(),
+            inflight: AtomicUsize::new(0),
+            locks: (0..STRIPES)
+                .map(|_| Arc::new(AsyncMutex::new(())))
+                .collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn stripe(&self, account: &str, user: &str) -> usize {
+        let h = self.hasher.hash_one((account, user));
+        usize::try_from(h % STRIPES as u64).unwrap_or(0)
+    }
+
+    /// Waits for the lock of one user: learn → evaluate → record runs under it.
+    pub(crate) async fn lock_user(&self, account: &str, user: &str) -> OwnedMutexGuard<()> {
+        let i = self.stripe(account, user);
+        let lock = self
+            .locks
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(AsyncMutex::new(())));
+        lock.lock_owned().await
+    }
+
+    /// Waits for the locks of several users, in stripe order (no deadlock).
+    pub(crate) async fn lock_users<'a>(
+        &self,
+        account: &str,
+        users: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<OwnedMutexGuard<()>> {
+        let mut stripes: Vec<usize> = users.into_iter().map(|u| self.stripe(account, u)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            if let Some(lock) = self.locks.get(i) {
+                guards.push(Arc::clone(lock).lock_owned().await);
+            }
+        }
+        guards
+    }
+
+    /// An account by name.
+    #[must_use]
+    pub fn account(&self, name: &str) -> Option<&Arc<Account>> {
+        self.accounts.get(name)
+    }
+}
+
+/// The longest window the package looks back in history.
+#[must_use]
+pub fn keep_window(package: &Package) -> SignedDuration {
+    let c = package.compiled();
+    let mut keep = SignedDuration::ZERO;
+    let caps = c
+        .edition
+        .cap
+        .iter()
+        .chain(c.rules.iter().filter_map(|r| r.cap.as_ref()))
+        .map(|cap| cap.per);
+    for d in caps.chain(c.edition.repeat) {
+        keep = keep.max(d);
+    }
+    keep
+}
+
+/// `sha256:` and the first 12 hex digits of the hash of the package's sources.
+#[must_use]
+pub fn package_version(package: &Package) -> String {
+    let mut h = Sha256::new();
+    for (_, source) in package.sources().iter() {
+        h.update(source.name.as_bytes());
+        h.update([0]);
+        h.update(source.text.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Parses stored blocks against a package's content schema.
+///
+/// # Errors
+///
+/// The rendered diagnostics of the blocks that do not fit the schema.
+pub fn build_catalog(package: &Package, blocks: &[JsonMap]) -> Result<Catalog, String> {
+    let mut text = String::new();
+    for b in blocks {
+        text.push_str(&serde_json::to_string(b).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    let mut sources = SourceMap::new();
+    package
+        .parse_catalog(&mut sources, "catalog (store)", &text)
+        .map_err(|d| d.render(&sources, false))
+}
+
+/// Loads a package and parses the stored catalog against it (a reload or the start).
+///
+/// # Errors
+///
+/// The rendered diagnostics of the package, or of the catalog under the new schema.
+pub fn load_live(
+    account: &AccountConfig,
+    store: &dyn Store,
+    generation: u64,
+    now: Timestamp,
+) -> Result<Live, String> {
+    let package = Package::load(&account.package).map_err(|r| r.render(false))?;
+    let blocks = store.blocks(&account.name).map_err(|e| e.to_string())?;
+    let catalog = build_catalog(&package, &blocks).map_err(|d| {
+        format!("the stored catalog does not fit the new package's content schema:\n{d}")
+    })?;
+    Ok(Live {
+        version: package_version(&package),
+        keep: keep_window(&package),
+        catalog: Arc::new(catalog),
+        package,
+        generation,
+        loaded_at: now,
+    })
+}
+
+/// Opens one account at start: loads its package, imports its profiles into an empty
+/// store and upserts its catalog file, then parses the stored catalog.
+///
+/// # Errors
+///
+/// [`Error::Package`] with the diagnostics, [`Error::Data`] for bad data files,
+/// [`Error::Store`].
+pub fn open_account(
+    config: &AccountConfig,
+    store: &dyn Store,
+    now: Timestamp,
+) -> Result<Account, Error> {
+    let name = &config.name;
+    let package = Package::load(&config.package).map_err(|r| Error::Package {
+        account: name.clone(),
+        diagnostics: r.render(false),
+    })?;
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Data(format!("cannot read `{}`: {e}", path.display())))
+    };
+    if let Some(path) = &config.profiles
+        && !store.has_profiles(name)?
+    {
+        let text = read(path)?;
+        let mut sources = SourceMap::new();
+        let profiles = package
+            .parse_profiles(&mut sources, &path.display().to_string(), &text)
+            .map_err(|d| Error::Data(d.render(&sources, false)))?;
+        let writes: Vec<Write> = profiles
+            .into_iter()
+            .map(|p| Write::PutProfile {
+                account: name.clone(),
+                id: p.id().to_owned(),
+                profile: p.raw,
+            })
+            .collect();
+        for chunk in writes.chunks(1000) {
+            store.apply(chunk.to_vec())?;
+        }
+        tracing::info!(account = %name, path = %path.display(), "imported profiles into an empty store");
+    }
+    if let Some(path) = &config.catalog {
+        let text = read(path)?;
+        let mut sources = SourceMap::new();
+        let catalog = package
+            .parse_catalog(&mut sources, &path.display().to_string(), &text)
+            .map_err(|d| Error::Data(d.render(&sources, false)))?;
+        let writes: Vec<Write> = catalog
+            .blocks()
+            .iter()
+            .map(|b| Write::PutBlock {
+                account: name.clone(),
+                id: b.id().to_owned(),
+                block: b.raw.clone(),
+            })
+            .collect();
+        for chunk in writes.chunks(1000) {
+            store.apply(chunk.to_vec())?;
+        }
+    }
+    let blocks = store.blocks(name)?;
+    let catalog = build_catalog(&package, &blocks).map_err(Error::Data)?;
+    let callback = Callback::new(config.wechat()?)
+        .map_err(|e| Error::Config(format!("account `{name}`: {e}")))?;
+    let live = Live {
+        version: package_version(&package),
+        keep: keep_window(&package),
+        catalog: Arc::new(catalog),
+        package,
+        generation: 1,
+        loaded_at: now,
+    };
+    let report = ReloadReport {
+        at: now,
+        trigger: "start",
+        ok: true,
+        version: live.version.clone(),
+        diagnostics: String::new(),
+    };
+    Ok(Account {
+        name: name.clone(),
+        config: config.clone(),
+        callback,
+        live: ArcSwap::from_pointee(live),
+        admin: AsyncMutex::new(()),
+        last_reload: Mutex::new(Some(report)),
+        profiles: DashMap::new(),
+        history: DashMap::new(),
+    })
+}

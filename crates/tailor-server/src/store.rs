@@ -1,0 +1,133 @@
+//! Durable state behind a trait: profiles, catalog blocks, delivery history and the first
+//! reply to each WeChat delivery. [`RedbStore`] is the embedded default; a shared store
+//! (for several server processes) implements the same trait.
+//!
+//! Every key starts with the account's name, so one store serves many accounts.
+
+mod redb_store;
+
+use serde::{Deserialize, Serialize};
+use tailor_engine::Delivery;
+
+pub use redb_store::RedbStore;
+
+/// A JSON object: a profile or a block as stored.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// A storage failure (I/O, corruption, a record that no longer parses).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// The first reply given to one delivery, kept so that retries get exactly it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReply {
+    /// The response body as sent.
+    pub body: String,
+    /// The outcome it came from (`digest`, `quiet`, `empty`, `skipped`, `over_budget`).
+    pub outcome: String,
+    /// Unix seconds (server clock) when it was stored; replies expire after the TTL.
+    pub at: i64,
+}
+
+/// One change. A [`Store::apply`] call applies a list of them atomically.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Creates or replaces a profile.
+    PutProfile {
+        account: String,
+        id: String,
+        profile: JsonMap,
+    },
+    /// Deletes a profile and its history.
+    DeleteProfile { account: String, id: String },
+    /// Appends a delivery record to its user's history.
+    AppendDelivery { account: String, delivery: Delivery },
+    /// Deletes a user's delivery records older than `before` (Unix seconds).
+    PruneHistory {
+        account: String,
+        user: String,
+        before: i64,
+    },
+    /// Keeps the reply to a delivery under its dedup key.
+    PutReply {
+        account: String,
+        key: String,
+        reply: StoredReply,
+    },
+    /// Creates or replaces a block (keyed by its `id`).
+    PutBlock {
+        account: String,
+        id: String,
+        block: JsonMap,
+    },
+    /// Deletes a block.
+    DeleteBlock { account: String, id: String },
+}
+
+/// Durable state. Reads see committed writes; [`Store::apply`] is atomic and durable when
+/// it returns (an acknowledged write survives a crash).
+///
+/// Methods block; async callers run them on a blocking thread.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// A profile by id.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn profile(&self, account: &str, id: &str) -> Result<Option<JsonMap>, StoreError>;
+
+    /// How many profiles the account has.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn profile_count(&self, account: &str) -> Result<u64, StoreError>;
+
+    /// Whether the account has any profile (cheaper than counting them).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn has_profiles(&self, account: &str) -> Result<bool, StoreError> {
+        Ok(self.profile_count(account)? > 0)
+    }
+
+    /// Every block of the account's catalog.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn blocks(&self, account: &str) -> Result<Vec<JsonMap>, StoreError>;
+
+    /// A user's delivery records, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError>;
+
+    /// The reply kept under a dedup key.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError>;
+
+    /// Applies `writes` atomically and durably.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures; then nothing was written.
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Deletes the replies stored before `before` (Unix seconds); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn expire_replies(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Finishes pending writes and releases the store (shutdown). Later writes fail.
+    fn close(&self) {}
+}

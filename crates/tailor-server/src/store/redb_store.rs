@@ -1,0 +1,572 @@
+//! The embedded store: one redb file. Writes go through one writer thread that commits
+//! the changes of every waiting caller in one durable transaction (group commit), so
+//! concurrent events share an fsync while each caller's list of writes stays atomic.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tailor_engine::Delivery;
+
+use super::{JsonMap, Store, StoreError, StoredReply, Write};
+
+/// (account, profile id) → profile JSON.
+const PROFILES: TableDefinition<(&str, &str), &str> = TableDefinition::new("profiles");
+/// (account, block id) → block JSON.
+const BLOCKS: TableDefinition<(&str, &str), &str> = TableDefinition::new("blocks");
+/// (account, user, sequence) → delivery JSON.
+const HISTORY: TableDefinition<(&str, &str, u64), &str> = TableDefinition::new("history");
+/// (account, dedup key) → stored reply JSON.
+const REPLIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("replies");
+/// (stored at, account, dedup key) → 0: the replies by age, for expiry.
+const REPLY_AGES: TableDefinition<(i64, &str, &str), u8> = TableDefinition::new("reply_ages");
+/// "next_seq" → the next history sequence number.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Most callers committed in one transaction.
+const GROUP: usize = 256;
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+type Job = (Vec<Write>, SyncSender<Result<(), StoreError>>);
+
+/// The redb store. Dropping it finishes the pending writes and closes the file.
+#[derive(Debug)]
+pub struct RedbStore {
+    /// Taken out by [`Store::close`], so that the file is released as soon as the last
+    /// reader is done.
+    db: Mutex<Option<Arc<Database>>>,
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `dir/tailor.redb`, creating `dir` if needed.
+    ///
+    /// # Errors
+    ///
+    /// I/O and database errors (including another process holding the file).
+    pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create `{}`: {e}", dir.display())))?;
+        let path = dir.join("tailor.redb");
+        let db = Database::create(&path)
+            .map_err(|e| StoreError(format!("cannot open `{}`: {e}", path.display())))?;
+        // Create every table so that readers never meet a missing one.
+        let txn = db.begin_write().map_err(err)?;
+        {
+            txn.open_table(PROFILES).map_err(err)?;
+            txn.open_table(BLOCKS).map_err(err)?;
+            txn.open_table(HISTORY).map_err(err)?;
+            txn.open_table(REPLIES).map_err(err)?;
+            txn.open_table(REPLY_AGES).map_err(err)?;
+            txn.open_table(META).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        let db = Arc::new(db);
+        let (tx, rx) = sync_channel::<Job>(4 * GROUP);
+        let writer_db = Arc::clone(&db);
+        let writer = std::thread::Builder::new()
+            .name("tailor-store-writer".into())
+            .spawn(move || writer_loop(&writer_db, &rx))
+            .map_err(err)?;
+        Ok(RedbStore {
+            db: Mutex::new(Some(db)),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stops the writer after the pending writes; later writes fail.
+    pub fn stop_writer(&self) {
+        if let Ok(mut db) = self.db.lock() {
+            db.take();
+        }
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        self.stop_writer();
+    }
+}
+
+fn writer_loop(db: &Database, rx: &Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
+        match commit(db, &all) {
+            Ok(()) => {
+                for (_, done) in batch {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            // One caller's writes failed: commit each caller alone so that the others
+            // are not refused for it.
+            Err(_) if batch.len() > 1 => {
+                for (writes, done) in batch {
+                    let _ = done.send(commit(db, &[&writes]));
+                }
+            }
+            Err(e) => {
+                for (_, done) in batch {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(err)?;
+    {
+        let mut profiles = txn.open_table(PROFILES).map_err(err)?;
+        let mut blocks = txn.open_table(BLOCKS).map_err(err)?;
+        let mut history = txn.open_table(HISTORY).map_err(err)?;
+        let mut replies = txn.open_table(REPLIES).map_err(err)?;
+        let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
+        let mut meta = txn.open_table(META).map_err(err)?;
+        let mut seq = meta.get("next_seq").map_err(err)?.map_or(0, |v| v.value());
+        let start_seq = seq;
+        for write in groups.iter().flat_map(|g| g.iter()) {
+            match write {
+                Write::PutProfile {
+                    account,
+                    id,
+                    profile,
+                } => {
+                    let json = serde_json::to_string(profile).map_err(err)?;
+                    profiles
+                        .insert((account.as_str(), id.as_str()), json.as_str())
+                        .map_err(err)?;
+                }
+                Write::DeleteProfile { account, id } => {
+                    profiles
+                        .remove((account.as_str(), id.as_str()))
+                        .map_err(err)?;
+                    let (a, u) = (account.as_str(), id.as_str());
+                    history
+                        .retain_in((a, u, 0)..=(a, u, u64::MAX), |_, _| false)
+                        .map_err(err)?;
+                }
+                Write::AppendDelivery { account, delivery } => {
+                    let json = serde_json::to_string(delivery).map_err(err)?;
+                    history
+                        .insert(
+                            (account.as_str(), delivery.user.as_str(), seq),
+                            json.as_str(),
+                        )
+                        .map_err(err)?;
+                    seq += 1;
+                }
+                Write::PruneHistory {
+                    account,
+                    user,
+                    before,
+                } => {
+                    let (a, u) = (account.as_str(), user.as_str());
+                    history
+                        .retain_in((a, u, 0)..=(a, u, u64::MAX), |_, json| {
+                            serde_json::from_str::<Delivery>(json)
+                                .map_or(true, |d| d.at.as_second() >= *before)
+                        })
+                        .map_err(err)?;
+                }
+                Write::PutReply {
+                    account,
+                    key,
+                    reply,
+                } => {
+                    let json = serde_json::to_string(reply).map_err(err)?;
+                    replies
+                        .insert((account.as_str(), key.as_str()), json.as_str())
+                        .map_err(err)?;
+                    ages.insert((reply.at, account.as_str(), key.as_str()), 0)
+                        .map_err(err)?;
+                }
+                Write::PutBlock { account, id, block } => {
+                    let json = serde_json::to_string(block).map_err(err)?;
+                    blocks
+                        .insert((account.as_str(), id.as_str()), json.as_str())
+                        .map_err(err)?;
+                }
+                Write::DeleteBlock { account, id } => {
+                    blocks
+                        .remove((account.as_str(), id.as_str()))
+                        .map_err(err)?;
+                }
+            }
+        }
+        if seq != start_seq {
+            meta.insert("next_seq", seq).map_err(err)?;
+        }
+    }
+    txn.commit().map_err(err)
+}
+
+fn parse_object(json: &str) -> Result<JsonMap, StoreError> {
+    match serde_json::from_str(json).map_err(err)? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(StoreError("a stored record is not a JSON object".into())),
+    }
+}
+
+impl RedbStore {
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let db = self
+            .db
+            .lock()
+            .map_err(err)?
+            .clone()
+            .ok_or_else(|| StoreError("the store is closed".into()))?;
+        db.begin_read().map_err(err)
+    }
+
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        self.db
+            .lock()
+            .map_err(err)?
+            .clone()
+            .ok_or_else(|| StoreError("the store is closed".into()))
+    }
+}
+
+impl Store for RedbStore {
+    fn profile(&self, account: &str, id: &str) -> Result<Option<JsonMap>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(PROFILES).map_err(err)?;
+        match table.get((account, id)).map_err(err)? {
+            Some(json) => parse_object(json.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn profile_count(&self, account: &str) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(PROFILES).map_err(err)?;
+        if table.len().map_err(err)? == 0 {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for entry in table.range((account, "")..).map_err(err)? {
+            let (key, _) = entry.map_err(err)?;
+            if key.value().0 != account {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn has_profiles(&self, account: &str) -> Result<bool, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(PROFILES).map_err(err)?;
+        match table.range((account, "")..).map_err(err)?.next() {
+            Some(entry) => Ok(entry.map_err(err)?.0.value().0 == account),
+            None => Ok(false),
+        }
+    }
+
+    fn blocks(&self, account: &str) -> Result<Vec<JsonMap>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCKS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.range((account, "")..).map_err(err)? {
+            let (key, json) = entry.map_err(err)?;
+            if key.value().0 != account {
+                break;
+            }
+            out.push(parse_object(json.value())?);
+        }
+        Ok(out)
+    }
+
+    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(HISTORY).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((account, user, 0)..=(account, user, u64::MAX))
+            .map_err(err)?
+        {
+            let (_, json) = entry.map_err(err)?;
+            out.push(serde_json::from_str(json.value()).map_err(err)?);
+        }
+        Ok(out)
+    }
+
+    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(REPLIES).map_err(err)?;
+        match table.get((account, key)).map_err(err)? {
+            Some(json) => serde_json::from_str(json.value()).map(Some).map_err(err),
+            None => Ok(None),
+        }
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let sender = self
+            .jobs
+            .lock()
+            .map_err(err)?
+            .clone()
+            .ok_or_else(|| StoreError("the store is closed".into()))?;
+        let (done, wait) = sync_channel(1);
+        sender
+            .send((writes, done))
+            .map_err(|_| StoreError("the store writer stopped".into()))?;
+        wait.recv()
+            .map_err(|_| StoreError("the store writer stopped".into()))?
+    }
+
+    fn close(&self) {
+        self.stop_writer();
+    }
+
+    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
+        let txn = self.database()?.begin_write().map_err(err)?;
+        let mut n = 0;
+        {
+            let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
+            let mut replies = txn.open_table(REPLIES).map_err(err)?;
+            let mut old = Vec::new();
+            for entry in ages.range(..(before, "", "")).map_err(err)? {
+                let (key, _) = entry.map_err(err)?;
+                let (at, account, dedup) = key.value();
+                old.push((at, account.to_owned(), dedup.to_owned()));
+            }
+            for (at, account, dedup) in old {
+                ages.remove((at, account.as_str(), dedup.as_str()))
+                    .map_err(err)?;
+                replies
+                    .remove((account.as_str(), dedup.as_str()))
+                    .map_err(err)?;
+                n += 1;
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_read_back_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let delivery: Delivery = serde_json::from_str(
+            r#"{"user": "u", "at": "2013-02-21T11:30:00Z", "event": "enter", "blocks": ["a"], "fired": ["r"]}"#,
+        )
+        .unwrap();
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            let mut p = JsonMap::new();
+            p.insert("id".into(), "u".into());
+            store
+                .apply(vec![
+                    Write::PutProfile {
+                        account: "a".into(),
+                        id: "u".into(),
+                        profile: p.clone(),
+                    },
+                    Write::AppendDelivery {
+                        account: "a".into(),
+                        delivery: delivery.clone(),
+                    },
+                    Write::PutReply {
+                        account: "a".into(),
+                        key: "k".into(),
+                        reply: StoredReply {
+                            body: "success".into(),
+                            outcome: "quiet".into(),
+                            at: 10,
+                        },
+                    },
+                ])
+                .unwrap();
+            assert_eq!(store.profile("a", "u").unwrap(), Some(p));
+            assert_eq!(store.profile("b", "u").unwrap(), None);
+            assert_eq!(store.profile_count("a").unwrap(), 1);
+            assert!(store.has_profiles("a").unwrap());
+            assert!(!store.has_profiles("b").unwrap());
+            assert!(!store.has_profiles("").unwrap());
+        }
+        let store = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(store.history("a", "u").unwrap(), vec![delivery]);
+        assert!(store.history("a", "v").unwrap().is_empty());
+        assert_eq!(store.reply("a", "k").unwrap().unwrap().body, "success");
+        assert_eq!(store.expire_replies(5).unwrap(), 0);
+        assert_eq!(store.expire_replies(11).unwrap(), 1);
+        assert_eq!(store.reply("a", "k").unwrap(), None);
+    }
+
+    /// The store against a plain model: random batches of writes over two accounts and
+    /// three users, then every read compared.
+    mod model {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Put(usize, usize, u8),
+            Delete(usize, usize),
+            Deliver(usize, usize, i64),
+            Prune(usize, usize, i64),
+            Block(usize, usize, u8),
+            Unblock(usize, usize),
+        }
+
+        const ACCOUNTS: [&str; 2] = ["a", "b"];
+        const USERS: [&str; 3] = ["u", "v", "w"];
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..2usize, 0..3usize, any::<u8>()).prop_map(|(a, u, x)| Op::Put(a, u, x)),
+                (0..2usize, 0..3usize).prop_map(|(a, u)| Op::Delete(a, u)),
+                (0..2usize, 0..3usize, 0..100i64).prop_map(|(a, u, t)| Op::Deliver(a, u, t)),
+                (0..2usize, 0..3usize, 0..100i64).prop_map(|(a, u, t)| Op::Prune(a, u, t)),
+                (0..2usize, 0..3usize, any::<u8>()).prop_map(|(a, b, x)| Op::Block(a, b, x)),
+                (0..2usize, 0..3usize).prop_map(|(a, b)| Op::Unblock(a, b)),
+            ]
+        }
+
+        type Key = (&'static str, &'static str);
+
+        #[derive(Default)]
+        struct Model {
+            profiles: BTreeMap<Key, JsonMap>,
+            history: BTreeMap<Key, Vec<Delivery>>,
+            blocks: BTreeMap<Key, JsonMap>,
+        }
+
+        fn object(id: &str, x: u8) -> JsonMap {
+            let mut m = JsonMap::new();
+            m.insert("id".into(), id.into());
+            m.insert("x".into(), x.into());
+            m
+        }
+
+        fn delivery(user: &str, t: i64) -> Delivery {
+            Delivery {
+                user: user.to_owned(),
+                at: jiff::Timestamp::from_second(t).unwrap(),
+                event: tailor_engine::EventKind::Enter,
+                blocks: vec![format!("b{t}")],
+                fired: vec![],
+            }
+        }
+
+        fn apply(model: &mut Model, op: &Op) -> Write {
+            match *op {
+                Op::Put(a, u, x) => {
+                    let (a, u) = (ACCOUNTS[a], USERS[u]);
+                    model.profiles.insert((a, u), object(u, x));
+                    Write::PutProfile {
+                        account: a.into(),
+                        id: u.into(),
+                        profile: object(u, x),
+                    }
+                }
+                Op::Delete(a, u) => {
+                    let (a, u) = (ACCOUNTS[a], USERS[u]);
+                    model.profiles.remove(&(a, u));
+                    model.history.remove(&(a, u));
+                    Write::DeleteProfile {
+                        account: a.into(),
+                        id: u.into(),
+                    }
+                }
+                Op::Deliver(a, u, t) => {
+                    let (a, u) = (ACCOUNTS[a], USERS[u]);
+                    model
+                        .history
+                        .entry((a, u))
+                        .or_default()
+                        .push(delivery(u, t));
+                    Write::AppendDelivery {
+                        account: a.into(),
+                        delivery: delivery(u, t),
+                    }
+                }
+                Op::Prune(a, u, t) => {
+                    let (a, u) = (ACCOUNTS[a], USERS[u]);
+                    if let Some(h) = model.history.get_mut(&(a, u)) {
+                        h.retain(|d| d.at.as_second() >= t);
+                    }
+                    Write::PruneHistory {
+                        account: a.into(),
+                        user: u.into(),
+                        before: t,
+                    }
+                }
+                Op::Block(a, b, x) => {
+                    let (a, b) = (ACCOUNTS[a], USERS[b]);
+                    model.blocks.insert((a, b), object(b, x));
+                    Write::PutBlock {
+                        account: a.into(),
+                        id: b.into(),
+                        block: object(b, x),
+                    }
+                }
+                Op::Unblock(a, b) => {
+                    let (a, b) = (ACCOUNTS[a], USERS[b]);
+                    model.blocks.remove(&(a, b));
+                    Write::DeleteBlock {
+                        account: a.into(),
+                        id: b.into(),
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(24))]
+            #[test]
+            fn the_store_agrees_with_a_model(batches in proptest::collection::vec(proptest::collection::vec(op(), 1..8), 1..6)) {
+                let dir = tempfile::tempdir().unwrap();
+                let store = RedbStore::open(dir.path()).unwrap();
+                let mut model = Model::default();
+                for batch in &batches {
+                    let writes = batch.iter().map(|op| apply(&mut model, op)).collect();
+                    store.apply(writes).unwrap();
+                }
+                for a in ACCOUNTS {
+                    let count = model.profiles.keys().filter(|(ma, _)| *ma == a).count();
+                    prop_assert_eq!(store.profile_count(a).unwrap(), count as u64);
+                    let blocks: Vec<JsonMap> = model.blocks.iter().filter(|((ma, _), _)| *ma == a).map(|(_, b)| b.clone()).collect();
+                    prop_assert_eq!(store.blocks(a).unwrap(), blocks);
+                    for u in USERS {
+                        prop_assert_eq!(store.profile(a, u).unwrap(), model.profiles.get(&(a, u)).cloned());
+                        prop_assert_eq!(store.history(a, u).unwrap(), model.history.get(&(a, u)).cloned().unwrap_or_default());
+                    }
+                }
+            }
+        }
+    }
+}

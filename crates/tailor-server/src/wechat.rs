@@ -1,0 +1,214 @@
+//! `GET|POST /wechat/{account}`: URL verification and every message and event, mapped to a
+//! Tailor event for the user whose openid sent it. A digest is answered as a news reply;
+//! `quiet`, `empty`, and anything the rules do not handle, as `success`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use tailor_engine::{Event, EventKind, Outcome, OutcomeKind};
+use tailor_wechat::{
+    Article, Event as WxEvent, Inbound, Kind, Message, Query, Reply, SUCCESS, random_nonce,
+};
+
+use crate::process::{self, Job};
+use crate::state::AppState;
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn xml(body: String) -> Response {
+    let content_type = if body == SUCCESS {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/xml; charset=utf-8"
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn refuse(state: &AppState, account: &str, err: &tailor_wechat::Error) -> Response {
+    let status = err.http_status();
+    state.metrics.rejected(account, status);
+    tracing::info!(account, status, error = %err, "wechat request refused");
+    text(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        err.to_string(),
+    )
+}
+
+/// `GET /wechat/{account}`: WeChat's URL verification.
+pub(crate) async fn verify(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(acct) = state.account(&account) else {
+        return text(StatusCode::NOT_FOUND, format!("no account `{account}`"));
+    };
+    let now = state.clock.unix_secs();
+    match Query::parse(query.as_deref().unwrap_or(""))
+        .and_then(|q| acct.callback.verify_url(&q, now))
+    {
+        Ok(echostr) => text(StatusCode::OK, echostr),
+        Err(e) => refuse(&state, &account, &e),
+    }
+}
+
+/// The Tailor event of an inbound message or event, or `None` when no rule can answer
+/// it (images, links, unknown events…).
+#[must_use]
+pub fn to_event(inbound: &Inbound, at: Timestamp) -> Option<Event> {
+    let event = |kind| Event::new(kind, at);
+    Some(match &inbound.kind {
+        Kind::Event(e) => match e {
+            WxEvent::Enter | WxEvent::UserEnterTempSession { .. } => event(EventKind::Enter),
+            WxEvent::Subscribe { scene, .. } => Event {
+                key: scene.clone(),
+                ..event(EventKind::Subscribe)
+            },
+            WxEvent::Unsubscribe => event(EventKind::Unsubscribe),
+            WxEvent::Scan { scene, .. } => Event {
+                key: Some(scene.clone()),
+                ..event(EventKind::Scan)
+            },
+            WxEvent::Location {
+                latitude,
+                longitude,
+                precision,
+            } => Event {
+                lat: Some(*latitude),
+                lon: Some(*longitude),
+                precision: Some(*precision),
+                ..event(EventKind::Location)
+            },
+            WxEvent::Click { key } => Event {
+                key: Some(key.clone()),
+                ..event(EventKind::Click)
+            },
+            WxEvent::View { url } => Event {
+                url: Some(url.clone()),
+                ..event(EventKind::View)
+            },
+            WxEvent::Unknown { .. } => return None,
+        },
+        Kind::Message(m) => match m {
+            Message::Text { content } => Event {
+                text: Some(content.clone()),
+                ..event(EventKind::Text)
+            },
+            Message::Voice {
+                recognition: Some(words),
+                ..
+            } => Event {
+                text: Some(words.clone()),
+                ..event(EventKind::Text)
+            },
+            Message::Location {
+                latitude,
+                longitude,
+                ..
+            } => Event {
+                lat: Some(*latitude),
+                lon: Some(*longitude),
+                ..event(EventKind::Location)
+            },
+            _ => return None,
+        },
+    })
+}
+
+/// The passive reply for an outcome: a digest as news (the first item is the large
+/// card), anything else `success`.
+#[must_use]
+pub fn reply_for(outcome: &Outcome, article_limit: usize) -> Reply {
+    if outcome.kind != OutcomeKind::Digest || outcome.items.is_empty() {
+        return Reply::Success;
+    }
+    Reply::news(outcome.items.iter().take(article_limit).map(|item| {
+        let mut a = Article::new(item.title.clone(), item.url.clone().unwrap_or_default());
+        if let Some(s) = &item.summary {
+            a = a.with_description(s.clone());
+        }
+        if let Some(i) = &item.image {
+            a = a.with_pic_url(i.clone());
+        }
+        a
+    }))
+}
+
+/// `POST /wechat/{account}`: one message or event.
+pub(crate) async fn receive(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some(acct) = state.account(&account).cloned() else {
+        return text(StatusCode::NOT_FOUND, format!("no account `{account}`"));
+    };
+    let now = state.clock.unix_secs();
+    let inbound = match Query::parse(query.as_deref().unwrap_or(""))
+        .and_then(|q| acct.callback.open(&q, &body, now))
+    {
+        Ok(inbound) => inbound,
+        Err(e) => return refuse(&state, &account, &e),
+    };
+    let Some(event) = to_event(&inbound, state.clock.event_time()) else {
+        let kind = inbound
+            .event_name()
+            .unwrap_or(&inbound.msg_type)
+            .to_lowercase();
+        state
+            .metrics
+            .event(&account, &kind, "skipped", std::time::Duration::ZERO);
+        return xml(SUCCESS.to_owned());
+    };
+    if inbound.from_user_name.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "FromUserName is empty");
+    }
+    let user = inbound.from_user_name.clone();
+    let dedup = format!("wechat|{}", inbound.dedup_key());
+    let callback = acct.callback.clone();
+    let render: process::Render = Box::new(move |outcome: &Outcome| {
+        let reply = reply_for(outcome, callback.config().article_limit);
+        random_nonce()
+            .and_then(|nonce| callback.seal(&inbound, &reply, now, &nonce))
+            .map_err(|e| e.to_string())
+    });
+    let job = Job {
+        account: Arc::clone(&acct),
+        user,
+        event,
+        dedup: Some(dedup),
+        record: true,
+        gate: None,
+        abandoned_body: SUCCESS.to_owned(),
+    };
+    let budget = state.config.budget;
+    match process::run_with_budget(Arc::clone(&state), job, render, Some(budget)).await {
+        Ok(Some(handled)) => xml(handled.body),
+        Ok(None) => xml(SUCCESS.to_owned()),
+        Err(process::EventError::Profile { user, message }) => {
+            tracing::error!(
+                account,
+                user,
+                message,
+                "stored profile does not fit the schema: answered `success`"
+            );
+            xml(SUCCESS.to_owned())
+        }
+        Err(e) => {
+            tracing::error!(account, error = %e, "event failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}

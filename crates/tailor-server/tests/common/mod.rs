@@ -1,0 +1,256 @@
+//! Shared helpers: a server on an ephemeral loopback port with its own store, a minimal
+//! HTTP client, and WeChat pushes signed as WeChat signs them.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tailor_server::{Config, ManualClock, Running};
+use tailor_wechat::{Callback, Mode, Reply};
+
+pub const TOKEN: &str = "tok";
+pub const APP_ID: &str = "wx0123456789abcdef";
+pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub const ADMIN: &str = "test-admin";
+/// 2013-02-21T19:30:00+08:00, the evening of the example catalog.
+pub const EVENING: &str = "2013-02-21T19:30:00+08:00";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn evening() -> jiff::Timestamp {
+    EVENING.parse().unwrap()
+}
+
+pub struct Options {
+    pub mode: &'static str,
+    pub package: PathBuf,
+    pub budget_ms: u64,
+    pub watch: bool,
+    pub extra: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: "plain",
+            package: repo().join("rules/qianjiang"),
+            budget_ms: 3000,
+            watch: false,
+            extra: String::new(),
+        }
+    }
+}
+
+pub fn config(data: &Path, o: &Options) -> Config {
+    let q = repo().join("rules/qianjiang");
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+admin_token = "{ADMIN}"
+budget_ms = {budget}
+watch = {watch}
+{extra}
+[accounts.qianjiang]
+package = "{package}"
+profiles = "{profiles}"
+catalog = "{catalog}"
+token = "{TOKEN}"
+app_id = "{APP_ID}"
+encoding_aes_key = "{AES_KEY}"
+mode = "{mode}"
+"#,
+        data = data.display(),
+        budget = o.budget_ms,
+        watch = o.watch,
+        extra = o.extra,
+        package = o.package.display(),
+        profiles = q.join("profiles.jsonl").display(),
+        catalog = q.join("catalog.jsonl").display(),
+        mode = o.mode,
+    );
+    Config::from_toml(&text, Path::new("/")).unwrap()
+}
+
+pub struct Server {
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub callback: Callback,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn callback(mode: &str) -> Callback {
+    let mode = match mode {
+        "safe" => Mode::Safe,
+        "compatible" => Mode::Compatible,
+        _ => Mode::Plain,
+    };
+    Callback::new(
+        tailor_wechat::Config::new(TOKEN, APP_ID)
+            .with_encoding_aes_key(AES_KEY)
+            .unwrap()
+            .with_mode(mode),
+    )
+    .unwrap()
+}
+
+impl Server {
+    pub async fn start(o: Options) -> Server {
+        Server::start_with(o, |store| store).await
+    }
+
+    /// A server whose store is wrapped (e.g. slowed down).
+    pub async fn start_with(
+        o: Options,
+        wrap: impl FnOnce(Arc<dyn tailor_server::Store>) -> Arc<dyn tailor_server::Store>,
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(evening()));
+        let store = Arc::new(tailor_server::RedbStore::open(dir.path()).unwrap());
+        let running = tailor_server::start_with_store(
+            config(dir.path(), &o),
+            Some(clock.clone()),
+            Some(wrap(store)),
+        )
+        .await
+        .unwrap();
+        Server {
+            addr: running.addr(),
+            running: Some(running),
+            clock,
+            callback: callback(o.mode),
+            dir,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same store.
+    pub async fn restart(&mut self, o: Options) {
+        self.running.take().unwrap().shutdown().await;
+        let running = tailor_server::start(config(self.dir.path(), &o), Some(self.clock.clone()))
+            .await
+            .unwrap();
+        self.addr = running.addr();
+        self.running = Some(running);
+    }
+
+    pub fn now(&self) -> u64 {
+        use tailor_server::Clock;
+        self.clock.unix_secs()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        request(self.addr, "GET", path, &[], Vec::new()).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {ADMIN}");
+        let (status, text) = request(
+            self.addr,
+            method,
+            path,
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes().to_vec(),
+        )
+        .await;
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    /// Pushes a WeChat message as WeChat would (signed, encrypted in safe mode) at the
+    /// server's clock; returns the status and the raw body.
+    pub async fn push(&self, xml: &str) -> (u16, String) {
+        let ts = self.now();
+        let push = self.callback.simulate_push(xml, ts, "n0nce").unwrap();
+        let path = format!("/wechat/qianjiang?{}", push.query.to_query_string());
+        request(self.addr, "POST", &path, &[], push.body.into_bytes()).await
+    }
+
+    /// The reply as WeChat reads it.
+    pub fn read_reply(&self, body: &str) -> Reply {
+        self.callback.open_reply(body).unwrap().reply
+    }
+
+    pub async fn history(&self, user: &str) -> Vec<serde_json::Value> {
+        let (status, v) = self
+            .admin("GET", &format!("/v1/qianjiang/users/{user}/history"), "")
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["deliveries"].as_array().unwrap().clone()
+    }
+
+    pub async fn profile(&self, user: &str) -> serde_json::Value {
+        let (status, v) = self
+            .admin("GET", &format!("/v1/qianjiang/profiles/{user}"), "")
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+}
+
+/// One HTTP/1.1 request on a fresh loopback connection.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub fn enter(user: &str, create_time: u64) -> String {
+    event(user, create_time, "ENTER", "")
+}
+
+pub fn event(user: &str, create_time: u64, event: &str, extra: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_qianjiang]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{extra}</xml>"
+    )
+}
+
+pub fn text(user: &str, create_time: u64, msg_id: u64, content: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_qianjiang]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+}
+
+/// The titles of a news reply.
+pub fn titles(reply: &Reply) -> Vec<String> {
+    match reply {
+        Reply::News { articles } => articles.iter().map(|a| a.title.clone()).collect(),
+        other => panic!("expected a news reply, got {other:?}"),
+    }
+}
