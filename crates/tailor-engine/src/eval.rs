@@ -14,7 +14,7 @@ use crate::data::{Block, Event, Profile};
 use crate::ir::{Builtin, CExpr};
 use crate::outcome::ScriptError;
 use crate::schema::EventField;
-use crate::script::{ScriptArg, ScriptHost};
+use crate::script::{ScriptArg, ScriptFailure, ScriptHost};
 use crate::value::Value;
 
 /// A script call failed; details are in [`Ctx::errors`].
@@ -103,28 +103,39 @@ impl<'a> Ctx<'a> {
                         },
                     });
                 }
-                match self
-                    .host
-                    .call(call.script, call.func, call.ret, &args, self.tz)
-                {
+                let script = self.scripts.get(call.script);
+                let (script, function) = (
+                    script.map_or("", |s| s.name.as_str()),
+                    script
+                        .and_then(|s| s.fns.get(call.func))
+                        .map_or("", |f| f.name.as_str()),
+                );
+                // A function that ran past its operations budget is not called again in
+                // this evaluation: an endless loop costs an event one budget, not one per
+                // block (§8, docs/scripts.md).
+                let spent = self
+                    .errors
+                    .borrow()
+                    .iter()
+                    .find(|e| {
+                        e.script == script
+                            && e.function == function
+                            && ScriptFailure::is_out_of_operations(&e.error)
+                    })
+                    .map(|e| format!("{}; not called again in this evaluation", e.error));
+                let result = match spent {
+                    Some(why) => Err(why),
+                    None => self
+                        .host
+                        .call(call.script, call.func, call.ret, &args, self.tz)
+                        .map_err(|e| e.to_string()),
+                };
+                match result {
                     Ok(v) => Some(v),
                     Err(why) => {
-                        let (script, function) = self
-                            .scripts
-                            .get(call.script)
-                            .map(|s| {
-                                (
-                                    s.name.clone(),
-                                    s.fns
-                                        .get(call.func)
-                                        .map(|f| f.name.clone())
-                                        .unwrap_or_default(),
-                                )
-                            })
-                            .unwrap_or_default();
                         self.errors.borrow_mut().push(ScriptError {
-                            script,
-                            function,
+                            script: script.to_owned(),
+                            function: function.to_owned(),
                             user: self.profile.id().to_owned(),
                             block: self.block.map(|b| b.id().to_owned()),
                             error: why,
@@ -173,7 +184,7 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            a.as_f64() == b.as_f64()
+            compare(a, b) == Some(Ordering::Equal)
         }
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -206,9 +217,9 @@ fn elements(v: &Value) -> Option<Vec<Value>> {
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            a.as_f64()?.partial_cmp(&b.as_f64()?)
-        }
+        (Value::Int(x), Value::Float(y)) => cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
         // Rust orders `str` by bytes, which for UTF-8 is code point order.
         (Value::Str(x), Value::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
         (Value::Time(x), Value::Time(y)) => Some(x.cmp(y)),
@@ -217,12 +228,24 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// An int and a float compared as numbers, exactly: `i as f64` may round (beyond 2^53),
+/// so when the rounded value ties with `f`, compare the two integers exactly.
+fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
+    match (i as f64).partial_cmp(&f)? {
+        // `f` equals a rounded i64 here: an integer with |f| <= 2^63, exact in i128.
+        Ordering::Equal => Some(i128::from(i).cmp(&(f as i128))),
+        o => Some(o),
+    }
+}
+
 fn contains(set: &Value, x: &Value) -> bool {
     match (set, x) {
         (Value::StrSet(s), Value::Str(v)) => s.contains(v),
         (Value::IntSet(s), Value::Int(v)) => s.contains(v),
         (Value::IntSet(s), Value::Float(f)) => {
-            f.fract() == 0.0 && s.iter().any(|i| (*i as f64) == *f)
+            f.fract() == 0.0
+                && s.iter()
+                    .any(|i| cmp_int_float(*i, *f) == Some(Ordering::Equal))
         }
         (Value::List(l), v) => l.iter().any(|w| equal(v, w)),
         (Value::Str(hay), Value::Str(needle)) => hay.contains(needle.as_ref()),

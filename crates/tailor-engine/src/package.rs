@@ -51,6 +51,15 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
+/// How a host loads a package. Script limits are the host's to set, not the package's:
+/// they protect the host, so a package cannot raise them. A host that trusts one package
+/// more than another loads each with its own options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The limits every script call of the package runs under.
+    pub script_limits: crate::rhai_host::Limits,
+}
+
 /// Counts for `tailor check`'s summary line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -81,12 +90,20 @@ pub fn rules_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl Package {
-    /// Load every `*.rules` file below `dir` (recursively), check and compile them.
+    /// Load every `*.rules` file below `dir` (recursively), check and compile them, with
+    /// the default [`LoadOptions`].
     pub fn load(dir: impl AsRef<Path>) -> Result<Package, Rejected> {
+        Package::load_with(dir, LoadOptions::default())
+    }
+
+    /// [`Package::load`] with options chosen by the host (e.g. its own script limits).
+    pub fn load_with(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Package, Rejected> {
         let dir = dir.as_ref();
         let io_error = |what: String| Rejected {
             sources: SourceMap::new(),
-            diagnostics: Diagnostic::error("tailor::io", what).into(),
+            diagnostics: Diagnostic::error("tailor::io", what)
+                .help("a package is a directory holding `.rules` files (in subdirectories too)")
+                .into(),
         };
         let paths = rules_files(dir)
             .map_err(|e| io_error(format!("cannot read package `{}`: {e}", dir.display())))?;
@@ -108,33 +125,13 @@ impl Package {
             files.push((name, text));
         }
         let mut pkg = Package::from_sources_at(files, Some(dir.to_path_buf()))?;
-        // Scripts must exist (their compilation belongs to the script host).
-        let mut diags = Diagnostics::new();
-        for s in &pkg.inner.compiled.scripts {
-            let path = dir.join(&s.path);
-            if !path.is_file() {
-                diags.push(
-                    Diagnostic::error(
-                        "tailor::script_missing",
-                        format!("script file `{}` not found", s.path),
-                    )
-                    .at(s.span, format!("looked for `{}`", path.display()))
-                    .help("script paths are relative to the package directory"),
-                );
-            }
-        }
-        if diags.has_errors() {
-            return Err(Rejected {
-                sources: pkg.inner.sources.clone(),
-                diagnostics: diags,
-            });
-        }
+        // Scripts are read, compiled and checked by the script host, once (§8).
         if !pkg.inner.compiled.scripts.is_empty() {
             let host = crate::rhai_host::RhaiHost::load(
                 dir,
-                &pkg.inner.compiled.scripts,
+                &pkg.inner.compiled,
                 &pkg.inner.sources,
-                crate::rhai_host::Limits::default(),
+                options.script_limits,
             )?;
             pkg = pkg.with_script_host(Arc::new(host));
         }

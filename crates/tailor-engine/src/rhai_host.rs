@@ -1,42 +1,67 @@
 //! Scripts in rhai (§8): compiled once when the package loads, called sandboxed.
 //!
 //! The sandbox: rhai is built without module support (`no_module`), so `import` is a
-//! syntax error; rhai's standard library has no file, network or process access; `eval`
-//! is disabled; `print` and `debug` go to the log. Every call runs under [`Limits`].
+//! syntax error, and without its clock (`no_time`), so a script cannot read the time
+//! except as the event's `at`; rhai's standard library has no file, network or process
+//! access; `eval` is disabled; `print` and `debug` go to the log (`tracing`, target
+//! `tailor::script`). Every call runs under [`Limits`]; a script function sees only its
+//! arguments (rhai functions cannot reach variables outside themselves), so calls do not
+//! share state and the host is `Send + Sync`.
+//!
+//! Records reach rhai as object maps holding the fields the schema declares (dotted
+//! fields as nested maps), converted from their typed values: sets as arrays, times as
+//! RFC 3339 strings in the edition's time zone, durations in the language's notation
+//! (`"3d"`), maps as maps; a missing field is absent from the map. Results convert back by
+//! the declared return type, or the call fails with [`ScriptFailure::WrongType`].
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
-use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
-use tailor_lang::{Diagnostic, Diagnostics, SourceMap, Span};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, LexError, ParseErrorType, Position, Scope};
+use tailor_lang::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 
+use crate::check::Compiled;
+use crate::data::Event;
 use crate::ir::CScript;
 use crate::package::Rejected;
+use crate::schema::Schema;
+pub use crate::script::ScriptFailure;
 use crate::script::{ScriptArg, ScriptHost};
 use crate::value::{Ty, Value, format_duration, format_time, parse_duration};
 
-/// Limits on every script call. Each has its own [`ScriptFailure`] variant.
+/// Limits on scripts. Each has its own [`ScriptFailure`] variant and a test that trips it.
+///
+/// The defaults keep a runaway call to about a millisecond (1.1 ms measured on the
+/// project's shared machine, 2.4 ms while it was busy: `docs/scripts.md`,
+/// `benches/scripts.rs`) while leaving ordinary scoring functions, which take a few
+/// hundred operations, a wide margin. A function that runs past its budget is not
+/// called again in the same evaluation (`eval.rs`), so a runaway script costs an event
+/// one budget. The host sets the limits, per package: `Package::load_with` and
+/// `LoadOptions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// rhai operations per call: bounds the time a call can take (a runaway loop stops
-    /// after this many steps; 100 000 is on the order of a few milliseconds).
+    /// rhai operations per call (every statement, expression step and loop iteration
+    /// counts one). This bounds the time a call can take: an endless loop stops here.
     pub operations: u64,
-    /// Nested function calls.
+    /// Nested script function calls within one call, the called function included.
     pub call_depth: usize,
-    /// Nesting of expressions in the script's source (checked when it is compiled).
+    /// Nesting of expressions in a script's source. Checked when the package loads: a
+    /// script past it is a load error, never a failed call.
     pub expr_depth: usize,
-    /// Characters in any string a script builds.
+    /// Bytes (UTF-8) in any string a script builds.
     pub string_size: usize,
-    /// Elements in any array a script builds.
+    /// Elements in any array a script builds (nested arrays count all their elements).
     pub array_size: usize,
-    /// Entries in any map a script builds.
+    /// Entries in any object map a script builds (nested maps count all their entries).
     pub map_size: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            operations: 100_000,
+            operations: 20_000,
             call_depth: 32,
             expr_depth: 64,
             string_size: 64 * 1024,
@@ -46,32 +71,22 @@ impl Default for Limits {
     }
 }
 
-/// Why a script call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScriptFailure {
-    #[error("ran past its budget of {0} operations")]
-    TooManyOperations(u64),
-    #[error("nested calls deeper than {0}")]
-    CallTooDeep(usize),
-    #[error("built a string longer than {0} characters")]
-    StringTooLong(usize),
-    #[error("built an array longer than {0} elements")]
-    ArrayTooLarge(usize),
-    #[error("built a map with more than {0} entries")]
-    MapTooLarge(usize),
-    #[error("returned {found} where the declaration says `{expected}`")]
-    WrongType { expected: String, found: String },
-    #[error("failed: {0}")]
-    Runtime(String),
-}
-
 /// The rhai script host: one shared engine, one compiled AST per script.
 #[derive(Debug)]
 pub struct RhaiHost {
     engine: Engine,
     limits: Limits,
-    /// Per script: its AST and, per declared function, its name.
-    scripts: Vec<(AST, Vec<String>)>,
+    /// In the order of the package's scripts.
+    scripts: Vec<Script>,
+    profile: Schema,
+    content: Schema,
+}
+
+#[derive(Debug)]
+struct Script {
+    ast: AST,
+    /// The declared functions' names, in declaration order.
+    fns: Vec<String>,
 }
 
 fn engine(limits: &Limits) -> Engine {
@@ -84,106 +99,96 @@ fn engine(limits: &Limits) -> Engine {
     e.set_max_map_size(limits.map_size);
     e.disable_symbol("eval");
     e.on_print(|s| tracing::info!(target: "tailor::script", "{s}"));
-    e.on_debug(|s, src, pos| tracing::debug!(target: "tailor::script", source = src.unwrap_or(""), line = pos.line().unwrap_or(0), "{s}"));
+    e.on_debug(|s, src, pos| {
+        tracing::debug!(
+            target: "tailor::script",
+            script = src.unwrap_or(""),
+            line = pos.line().unwrap_or(0),
+            "{s}"
+        );
+    });
     e
 }
 
 impl RhaiHost {
-    /// Compile every script of a package (paths relative to `dir`) and check that each
-    /// declared function exists with the declared number of parameters.
+    /// Read and compile every script of a package (paths relative to `dir`), and check
+    /// that each declared function exists with the declared number of parameters.
+    /// Every problem is reported, not only the first.
     pub fn load(
         dir: &Path,
-        scripts: &[CScript],
+        compiled: &Compiled,
         sources: &SourceMap,
         limits: Limits,
     ) -> Result<RhaiHost, Rejected> {
-        let texts: Vec<(String, String)> = scripts
+        let mut diags = Diagnostics::new();
+        let texts: Vec<Option<String>> = compiled
+            .scripts
             .iter()
-            .map(|s| {
-                let text = std::fs::read_to_string(dir.join(&s.path)).unwrap_or_default();
-                (s.path.clone(), text)
-            })
+            .map(|s| read_script(dir, s).map_err(|d| diags.push(*d)).ok())
             .collect();
-        RhaiHost::compile(&texts, scripts, sources, limits)
+        RhaiHost::build(&texts, compiled, sources, limits, diags)
     }
 
-    /// Compile scripts given as (path, text) in the order of `scripts`.
+    /// Compile scripts given as texts, in the order of the package's scripts (for hosts
+    /// that keep scripts elsewhere than in files, and for tests and benches).
     pub fn compile(
-        texts: &[(String, String)],
-        scripts: &[CScript],
+        texts: &[String],
+        compiled: &Compiled,
         sources: &SourceMap,
         limits: Limits,
+    ) -> Result<RhaiHost, Rejected> {
+        let texts: Vec<Option<String>> = texts.iter().cloned().map(Some).collect();
+        RhaiHost::build(&texts, compiled, sources, limits, Diagnostics::new())
+    }
+
+    fn build(
+        texts: &[Option<String>],
+        compiled: &Compiled,
+        sources: &SourceMap,
+        limits: Limits,
+        mut diags: Diagnostics,
     ) -> Result<RhaiHost, Rejected> {
         let engine = engine(&limits);
         let mut sources = sources.clone();
-        let mut diags = Diagnostics::new();
-        let mut compiled = Vec::new();
-        for (s, (path, text)) in scripts.iter().zip(texts) {
-            let file = sources.add(path.clone(), text.as_str());
-            match engine.compile(text) {
-                Ok(ast) => {
-                    for f in &s.fns {
-                        let found: Vec<usize> = ast
-                            .iter_functions()
-                            .filter(|m| m.name == f.name)
-                            .map(|m| m.params.len())
-                            .collect();
-                        if found.is_empty() {
-                            diags.push(
-                                Diagnostic::error(
-                                    "tailor::script_fn_missing",
-                                    format!("`{}` defines no function `{}`", s.path, f.name),
-                                )
-                                .at(f.span, "declared here")
-                                .help(format!(
-                                    "define `fn {}(…) {{ … }}` in `{}`, or remove the declaration",
-                                    f.name, s.path
-                                )),
-                            );
-                        } else if !found.contains(&f.params.len()) {
-                            diags.push(
-                                Diagnostic::error(
-                                    "tailor::script_fn_arity",
-                                    format!("`{}` defines `{}` with {} parameter(s), but it is declared with {}", s.path, f.name, found.first().copied().unwrap_or(0), f.params.len()),
-                                )
-                                .at(f.span, "declared here")
-                                .help("make the declaration and the rhai function take the same parameters"),
-                            );
-                        }
-                    }
-                    compiled.push((ast, s.fns.iter().map(|f| f.name.clone()).collect()));
+        let mut scripts = Vec::new();
+        for (i, s) in compiled.scripts.iter().enumerate() {
+            let fns = s.fns.iter().map(|f| f.name.clone()).collect();
+            let Some(text) = texts.get(i).cloned().flatten() else {
+                // Reported already (or a caller passed too few texts): keep indexes aligned.
+                scripts.push(Script {
+                    ast: AST::empty(),
+                    fns,
+                });
+                continue;
+            };
+            let file = sources.add(s.path.clone(), text.as_str());
+            match engine.compile(&text) {
+                Ok(mut ast) => {
+                    ast.set_source(s.path.as_str());
+                    check_declarations(s, &ast, &mut diags);
+                    scripts.push(Script { ast, fns });
                 }
                 Err(e) => {
-                    let (line, col) = (e.1.line().unwrap_or(1), e.1.position().unwrap_or(1));
-                    let src = sources.get(file);
-                    let start = src.and_then(|s| s.line_start(line)).unwrap_or(0);
-                    let line_text = text
-                        .get(start..)
-                        .and_then(|t| t.lines().next())
-                        .unwrap_or("");
-                    let offset: usize = line_text
-                        .chars()
-                        .take(col.saturating_sub(1))
-                        .map(char::len_utf8)
-                        .sum();
-                    let begin = start + offset;
-                    let end = (begin + 1).min(text.len()).max(begin);
-                    diags.push(
-                        Diagnostic::error(
-                            "tailor::script_syntax",
-                            format!("syntax error in script `{}`: {}", s.path, e.0),
-                        )
-                        .at(Span::new(file, begin, end), e.0.to_string())
-                        .help(if text.contains("import") {
-                            "scripts cannot import modules: they run sandboxed"
-                        } else {
-                            "see the rhai book for the language"
-                        }),
-                    );
+                    diags.push(parse_error(s, &e, file, &text, &limits));
+                    scripts.push(Script {
+                        ast: AST::empty(),
+                        fns,
+                    });
                 }
             }
         }
+        if texts.len() < compiled.scripts.len() {
+            diags.push(Diagnostic::error(
+                "tailor::script_missing",
+                format!(
+                    "{} script texts for {} scripts",
+                    texts.len(),
+                    compiled.scripts.len()
+                ),
+            ));
+        }
         if diags.has_errors() {
+            diags.sort();
             return Err(Rejected {
                 sources,
                 diagnostics: diags,
@@ -192,11 +197,19 @@ impl RhaiHost {
         Ok(RhaiHost {
             engine,
             limits,
-            scripts: compiled,
+            scripts,
+            profile: compiled.profile.clone(),
+            content: compiled.content.clone(),
         })
     }
 
-    fn failure(&self, e: &EvalAltResult) -> ScriptFailure {
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The failure of a call into the script at `path`.
+    fn failure(&self, e: &EvalAltResult, path: &str) -> ScriptFailure {
         match e {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 ScriptFailure::TooManyOperations(self.limits.operations)
@@ -214,8 +227,40 @@ impl RhaiHost {
                     ScriptFailure::MapTooLarge(self.limits.map_size)
                 }
             }
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => self.failure(inner),
-            other => ScriptFailure::Runtime(other.to_string()),
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => self.failure(inner, path),
+            EvalAltResult::ErrorRuntime(value, pos) => {
+                let value = match value.clone().into_immutable_string() {
+                    Ok(s) => s.to_string(),
+                    Err(_) => value.to_string(),
+                };
+                ScriptFailure::Runtime(format!("threw `{value}`{}", at(path, *pos)))
+            }
+            other => {
+                // rhai's message ends with " (line 3, position 9)": say it our way.
+                let pos = other.position();
+                let full = other.to_string();
+                let what = full
+                    .strip_suffix(&format!(" ({pos})"))
+                    .unwrap_or(&full)
+                    .to_owned();
+                // rhai's messages start with a capital: this one goes after "failed: ".
+                let mut chars = what.chars();
+                let what: String = match chars.next() {
+                    Some(c) => c.to_lowercase().chain(chars).collect(),
+                    None => what,
+                };
+                ScriptFailure::Runtime(format!("{what}{}", at(path, pos)))
+            }
+        }
+    }
+
+    fn to_dynamic(&self, a: &ScriptArg<'_>, tz: &TimeZone) -> Dynamic {
+        match a {
+            ScriptArg::Value(v) => value_to_dynamic(v, tz),
+            ScriptArg::Missing => Dynamic::UNIT,
+            ScriptArg::Profile(p) => record_to_dynamic(&self.profile, &p.values, tz),
+            ScriptArg::Block(b) => record_to_dynamic(&self.content, &b.values, tz),
+            ScriptArg::Event(e) => event_to_dynamic(e, tz),
         }
     }
 }
@@ -228,43 +273,249 @@ impl ScriptHost for RhaiHost {
         ret: Ty,
         args: &[ScriptArg<'_>],
         tz: &TimeZone,
-    ) -> Result<Value, String> {
-        let (ast, names) = self.scripts.get(script).ok_or("unknown script")?;
-        let name = names.get(func).ok_or("unknown function")?;
-        let args: Vec<Dynamic> = args.iter().map(|a| to_dynamic(a, tz)).collect();
+    ) -> Result<Value, ScriptFailure> {
+        let unknown = || ScriptFailure::Runtime("no such script function".to_owned());
+        let s = self.scripts.get(script).ok_or_else(unknown)?;
+        let name = s.fns.get(func).ok_or_else(unknown)?;
+        let args: Vec<Dynamic> = args.iter().map(|a| self.to_dynamic(a, tz)).collect();
         let mut scope = Scope::new();
         let options = rhai::CallFnOptions::new()
             .eval_ast(false)
             .rewind_scope(true);
         let result: Dynamic = self
             .engine
-            .call_fn_with_options(options, &mut scope, ast, name, args)
-            .map_err(|e| self.failure(&e).to_string())?;
-        from_dynamic(result, ret).map_err(|e| e.to_string())
+            .call_fn_with_options(options, &mut scope, &s.ast, name, args)
+            .map_err(|e| self.failure(&e, s.ast.source().unwrap_or("")))?;
+        self.check_sizes(&result)?;
+        from_dynamic(result, ret)
     }
 }
 
-fn json_to_dynamic(j: &serde_json::Value) -> Dynamic {
-    use serde_json::Value as J;
-    match j {
-        J::Null => Dynamic::UNIT,
-        J::Bool(b) => Dynamic::from_bool(*b),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => Dynamic::from(s.clone()),
-        J::Array(a) => Dynamic::from_array(a.iter().map(json_to_dynamic).collect()),
-        J::Object(o) => Dynamic::from_map(object_to_map(o)),
+impl RhaiHost {
+    /// rhai checks sizes as a script builds values, except for new keys set by index
+    /// (`m[k] = v`); check the result as a whole too.
+    fn check_sizes(&self, d: &Dynamic) -> Result<(), ScriptFailure> {
+        let (arrays, maps, strings) = sizes(d);
+        if strings > self.limits.string_size {
+            Err(ScriptFailure::StringTooLong(self.limits.string_size))
+        } else if arrays > self.limits.array_size {
+            Err(ScriptFailure::ArrayTooLarge(self.limits.array_size))
+        } else if maps > self.limits.map_size {
+            Err(ScriptFailure::MapTooLarge(self.limits.map_size))
+        } else {
+            Ok(())
+        }
     }
 }
 
-/// Missing (null) fields are absent from the map.
-fn object_to_map(o: &serde_json::Map<String, serde_json::Value>) -> rhai::Map {
-    o.iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-        .collect()
+/// Array elements, map entries and string bytes in a value, nested ones included (the
+/// way rhai counts them).
+fn sizes(d: &Dynamic) -> (usize, usize, usize) {
+    if let Ok(s) = d.as_immutable_string_ref() {
+        return (0, 0, s.len());
+    }
+    let add =
+        |(a, m, s): (usize, usize, usize), (x, y, z): (usize, usize, usize)| (a + x, m + y, s + z);
+    if let Ok(arr) = d.as_array_ref() {
+        return arr.iter().map(sizes).fold((arr.len(), 0, 0), add);
+    }
+    if let Ok(map) = d.as_map_ref() {
+        return map.values().map(sizes).fold((0, map.len(), 0), add);
+    }
+    (0, 0, 0)
+}
+
+/// ` at scripts/seat.rhai:3:9`, or nothing when rhai gives no position.
+fn at(path: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(col)) => format!(" at {path}:{line}:{col}"),
+        (Some(line), None) => format!(" at {path}:{line}"),
+        _ => String::new(),
+    }
+}
+
+/// Read a script file, which must lie inside the package directory.
+fn read_script(dir: &Path, s: &CScript) -> Result<String, Box<Diagnostic>> {
+    let rel = Path::new(&s.path);
+    let escapes = rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+    let path = dir.join(rel);
+    // A symbolic link inside the package may still point outside it.
+    let inside = match (dir.canonicalize(), path.canonicalize()) {
+        (Ok(d), Ok(p)) => p.starts_with(d),
+        _ => true,
+    };
+    if escapes || !inside {
+        return Err(Box::new(
+            Diagnostic::error(
+                "tailor::script_path",
+                format!("script path `{}` leaves the package directory", s.path),
+            )
+            .at(s.span, "outside the package")
+            .help("keep scripts inside the package, e.g. `scripts/NAME.rhai`"),
+        ));
+    }
+    std::fs::read_to_string(&path).map_err(|e| {
+        Box::new(if e.kind() == std::io::ErrorKind::NotFound {
+            Diagnostic::error(
+                "tailor::script_missing",
+                format!("script file `{}` not found", s.path),
+            )
+            .at(s.span, "not in the package")
+            .help(format!(
+                "script paths are relative to the package directory: create `{}` there, or correct the path",
+                s.path
+            ))
+        } else {
+            Diagnostic::error(
+                "tailor::script_unreadable",
+                format!("cannot read script file `{}`: {e}", s.path),
+            )
+            .at(s.span, "cannot be read")
+            .help("a script must be a readable UTF-8 text file")
+        })
+    })
+}
+
+/// Every declared function must exist with the declared number of parameters.
+fn check_declarations(s: &CScript, ast: &AST, diags: &mut Diagnostics) {
+    for f in &s.fns {
+        let found: Vec<usize> = ast
+            .iter_functions()
+            .filter(|m| m.name == f.name)
+            .map(|m| m.params.len())
+            .collect();
+        if found.is_empty() {
+            let defined: Vec<&str> = ast.iter_functions().map(|m| m.name).collect();
+            let d = Diagnostic::error(
+                "tailor::script_fn_missing",
+                format!("`{}` defines no function `{}`", s.path, f.name),
+            )
+            .at(f.span, "declared here");
+            diags.push(
+                match tailor_lang::suggest(&f.name, defined.iter().copied()) {
+                    Some(near) => d.help(format!(
+                        "`{}` defines `{near}`; rename one of them, or define `fn {}(…) {{ … }}`",
+                        s.path, f.name
+                    )),
+                    None => d.help(format!(
+                        "define `fn {}(…) {{ … }}` in `{}`, or remove the declaration",
+                        f.name, s.path
+                    )),
+                },
+            );
+        } else if !found.contains(&f.params.len()) {
+            let counts: Vec<String> = found.iter().map(usize::to_string).collect();
+            diags.push(
+                Diagnostic::error(
+                    "tailor::script_fn_arity",
+                    format!(
+                        "`{}` defines `{}` with {} parameter{}, but it is declared with {}",
+                        s.path,
+                        f.name,
+                        counts.join(" or "),
+                        if found == [1] { "" } else { "s" },
+                        f.params.len()
+                    ),
+                )
+                .at(f.span, "declared here")
+                .help("make the declaration and the rhai function take the same parameters"),
+            );
+        }
+    }
+}
+
+/// A rhai parse error, at the script's own line and column.
+fn parse_error(
+    s: &CScript,
+    e: &rhai::ParseError,
+    file: FileId,
+    text: &str,
+    limits: &Limits,
+) -> Diagnostic {
+    let span = span_at(file, text, e.1);
+    let (code, message, label, help) = match &*e.0 {
+        ParseErrorType::Reserved(word) if word == "import" || word == "export" => (
+            "tailor::script_sandbox",
+            format!("script `{}` uses `{word}`, but scripts cannot use modules", s.path),
+            "modules are not available".to_owned(),
+            "scripts run sandboxed: no modules, files or network; put the code you need in this file".to_owned(),
+        ),
+        ParseErrorType::Reserved(word) | ParseErrorType::BadInput(LexError::ImproperSymbol(word, _))
+            if word == "eval" =>
+        {
+            (
+            "tailor::script_sandbox",
+            format!("script `{}` uses `eval`, which is disabled", s.path),
+            "`eval` is disabled".to_owned(),
+            "scripts run sandboxed: write the code out instead of evaluating a string".to_owned(),
+            )
+        }
+        ParseErrorType::ExprTooDeep => (
+            "tailor::script_limit",
+            format!(
+                "script `{}` {}",
+                s.path,
+                ScriptFailure::ExprTooDeep(limits.expr_depth)
+            ),
+            "too deeply nested".to_owned(),
+            "split the expression with `let`, or raise `Limits::expr_depth` when loading the package".to_owned(),
+        ),
+        other => {
+            // rhai's messages start with a capital: this one goes after a colon.
+            let what = other.to_string();
+            let mut chars = what.chars();
+            let what = match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => what,
+            };
+            (
+                "tailor::script_syntax",
+                format!("syntax error in script `{}`: {what}", s.path),
+                "rhai cannot parse this".to_owned(),
+                "see the rhai book (https://rhai.rs/book) for the language".to_owned(),
+            )
+        }
+    };
+    Diagnostic::error(code, message).at(span, label).help(help)
+}
+
+/// The span of the character (or the word) at a rhai position.
+fn span_at(file: FileId, text: &str, pos: Position) -> Span {
+    let Some(line) = pos.line() else {
+        return Span::new(file, text.len(), text.len());
+    };
+    let col = pos.position().unwrap_or(1);
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let rest = text.get(start..).unwrap_or("");
+    let line_text = rest.split('\n').next().unwrap_or("");
+    let offset: usize = line_text
+        .chars()
+        .take(col.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
+    let begin = start + offset;
+    let tail = text.get(begin..).unwrap_or("");
+    let word: usize = tail
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .map(char::len_utf8)
+        .sum();
+    let len = if word > 0 {
+        word
+    } else {
+        tail.chars()
+            .next()
+            .filter(|c| *c != '\n')
+            .map_or(0, char::len_utf8)
+    };
+    Span::new(file, begin, begin + len)
 }
 
 fn value_to_dynamic(v: &Value, tz: &TimeZone) -> Dynamic {
@@ -288,90 +539,473 @@ fn value_to_dynamic(v: &Value, tz: &TimeZone) -> Dynamic {
     }
 }
 
-fn to_dynamic(a: &ScriptArg<'_>, tz: &TimeZone) -> Dynamic {
-    match a {
-        ScriptArg::Value(v) => value_to_dynamic(v, tz),
-        ScriptArg::Missing => Dynamic::UNIT,
-        ScriptArg::Profile(p) => Dynamic::from_map(object_to_map(&p.raw)),
-        ScriptArg::Block(b) => Dynamic::from_map(object_to_map(&b.raw)),
-        ScriptArg::Event(e) => {
-            let mut m = rhai::Map::new();
-            m.insert("kind".into(), Dynamic::from(e.kind.name().to_owned()));
-            m.insert("at".into(), Dynamic::from(format_time(e.at, tz)));
-            for (k, v) in [("text", &e.text), ("key", &e.key), ("url", &e.url)] {
-                if let Some(v) = v {
-                    m.insert(k.into(), Dynamic::from(v.clone()));
-                }
-            }
-            for (k, v) in [("lat", e.lat), ("lon", e.lon), ("precision", e.precision)] {
-                if let Some(v) = v {
-                    m.insert(k.into(), Dynamic::from_float(v));
-                }
-            }
-            Dynamic::from_map(m)
+/// A record as an object map of its declared fields; missing fields are absent.
+fn record_to_dynamic(schema: &Schema, values: &[Option<Value>], tz: &TimeZone) -> Dynamic {
+    let mut map = rhai::Map::new();
+    for (field, value) in schema.fields.iter().zip(values) {
+        if let Some(v) = value {
+            insert_at(&mut map, &field.path, value_to_dynamic(v, tz));
         }
+    }
+    Dynamic::from_map(map)
+}
+
+/// Insert at a dotted path, creating the nested maps on the way.
+fn insert_at(map: &mut rhai::Map, path: &[String], v: Dynamic) {
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.as_str().into(), v);
+        }
+        [first, rest @ ..] => {
+            let mut child = map
+                .remove(first.as_str())
+                .and_then(|d| d.try_cast::<rhai::Map>())
+                .unwrap_or_default();
+            insert_at(&mut child, rest, v);
+            map.insert(first.as_str().into(), Dynamic::from_map(child));
+        }
+    }
+}
+
+fn event_to_dynamic(e: &Event, tz: &TimeZone) -> Dynamic {
+    let mut m = rhai::Map::new();
+    m.insert("kind".into(), Dynamic::from(e.kind.name().to_owned()));
+    m.insert("at".into(), Dynamic::from(format_time(e.at, tz)));
+    for (k, v) in [("text", &e.text), ("key", &e.key), ("url", &e.url)] {
+        if let Some(v) = v {
+            m.insert(k.into(), Dynamic::from(v.clone()));
+        }
+    }
+    for (k, v) in [("lat", e.lat), ("lon", e.lon), ("precision", e.precision)] {
+        if let Some(v) = v {
+            m.insert(k.into(), Dynamic::from_float(v));
+        }
+    }
+    Dynamic::from_map(m)
+}
+
+/// A rhai value's type in the words of the language.
+fn describe(d: &Dynamic) -> String {
+    match d.type_name() {
+        "()" => "nothing (`()`)".to_owned(),
+        "i64" | "i32" => "an int".to_owned(),
+        "f64" | "f32" => "a float".to_owned(),
+        "bool" => "a bool".to_owned(),
+        "string" => "a string".to_owned(),
+        "char" => "a char".to_owned(),
+        "array" => "an array".to_owned(),
+        "map" => "a map".to_owned(),
+        other => format!("a `{other}`"),
     }
 }
 
 /// Convert a script's result by the declared type.
 fn from_dynamic(d: Dynamic, ret: Ty) -> Result<Value, ScriptFailure> {
-    let found = d.type_name().to_owned();
-    let wrong = || ScriptFailure::WrongType {
+    let wrong = |found: String| ScriptFailure::WrongType {
         expected: ret.name().to_owned(),
-        found: found.clone(),
+        found,
     };
+    let found = describe(&d);
     Ok(match ret {
-        Ty::Bool => Value::Bool(d.as_bool().map_err(|_| wrong())?),
-        Ty::Int => Value::Int(d.as_int().map_err(|_| wrong())?),
-        Ty::Float => match d.as_float() {
-            Ok(f) if f.is_finite() => Value::Float(f),
-            Ok(_) => return Err(wrong()),
-            Err(_) => Value::Float(d.as_int().map_err(|_| wrong())? as f64),
+        Ty::Bool => Value::Bool(d.as_bool().map_err(|_| wrong(found))?),
+        Ty::Int => Value::Int(d.as_int().map_err(|_| wrong(found))?),
+        Ty::Float => match (d.as_float(), d.as_int()) {
+            (Ok(f), _) if f.is_finite() => Value::Float(f),
+            (Ok(f), _) => return Err(wrong(format!("the float {f}"))),
+            (_, Ok(i)) => Value::Float(i as f64),
+            _ => return Err(wrong(found)),
         },
-        Ty::String => Value::str(&d.into_immutable_string().map_err(|_| wrong())?),
+        Ty::String => Value::str(&d.into_immutable_string().map_err(|_| wrong(found))?),
         Ty::Time => {
-            let s = d.into_immutable_string().map_err(|_| wrong())?;
-            Value::Time(s.parse().map_err(|_| wrong())?)
+            let s = d.into_immutable_string().map_err(|_| wrong(found))?;
+            Value::Time(
+                s.parse().map_err(|_| {
+                    wrong(format!("the string `{s}`, which is not an RFC 3339 time"))
+                })?,
+            )
         }
         Ty::Duration => {
-            let s = d.into_immutable_string().map_err(|_| wrong())?;
-            Value::Duration(parse_duration(&s).ok_or_else(wrong)?)
+            let s = d.into_immutable_string().map_err(|_| wrong(found))?;
+            Value::Duration(parse_duration(&s).ok_or_else(|| {
+                wrong(format!(
+                    "the string `{s}`, which is not a duration such as `3d`"
+                ))
+            })?)
         }
-        Ty::SetString | Ty::SetInt => {
-            let arr = d.into_array().map_err(|_| wrong())?;
-            let j = serde_json::Value::Array(
-                arr.into_iter()
-                    .map(|x| {
-                        if ret == Ty::SetInt {
-                            x.as_int().map(serde_json::Value::from).map_err(|_| wrong())
-                        } else {
-                            x.into_immutable_string()
-                                .map(|s| serde_json::Value::from(s.as_str()))
-                                .map_err(|_| wrong())
-                        }
-                    })
-                    .collect::<Result<_, _>>()?,
-            );
-            let ty = if ret == Ty::SetInt {
-                tailor_lang::ast::Type::SetInt
-            } else {
-                tailor_lang::ast::Type::SetString
-            };
-            crate::value::from_json(&j, ty).map_err(|_| wrong())?
+        Ty::SetString => {
+            let arr = d.into_array().map_err(|_| wrong(found))?;
+            let mut set = std::collections::BTreeSet::new();
+            for x in arr {
+                let what = describe(&x);
+                let s = x
+                    .into_immutable_string()
+                    .map_err(|_| wrong(format!("an array holding {what}")))?;
+                set.insert(Arc::from(s.as_str()));
+            }
+            Value::StrSet(Arc::new(set))
+        }
+        Ty::SetInt => {
+            let arr = d.into_array().map_err(|_| wrong(found))?;
+            let mut set = std::collections::BTreeSet::new();
+            for x in arr {
+                set.insert(
+                    x.as_int()
+                        .map_err(|_| wrong(format!("an array holding {}", describe(&x))))?,
+                );
+            }
+            Value::IntSet(Arc::new(set))
         }
         Ty::MapInt | Ty::MapFloat | Ty::MapString => {
-            let map = d.try_cast::<rhai::Map>().ok_or_else(wrong)?;
+            let map = d.try_cast::<rhai::Map>().ok_or_else(|| wrong(found))?;
             let elem = match ret {
                 Ty::MapInt => Ty::Int,
                 Ty::MapFloat => Ty::Float,
                 _ => Ty::String,
             };
-            let mut out = std::collections::BTreeMap::new();
+            let mut out = BTreeMap::new();
             for (k, v) in map {
-                out.insert(std::sync::Arc::from(k.as_str()), from_dynamic(v, elem)?);
+                let what = describe(&v);
+                let v = from_dynamic(v, elem)
+                    .map_err(|_| wrong(format!("a map holding {what} at `{k}`")))?;
+                out.insert(Arc::from(k.as_str()), v);
             }
-            Value::Map(std::sync::Arc::new(out))
+            Value::Map(Arc::new(out))
         }
-        _ => return Err(wrong()),
+        // Declared return types are schema types (the grammar allows nothing else).
+        _ => return Err(wrong(found)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Package;
+
+    const RULES: &str = r#"
+        profile {
+          age: int
+          interests: set<string>
+          last_seen: time
+          family.grandson.city: string
+          seats: map<int>
+        }
+        content { score: float }
+        edition e { sections { news 3 } }
+    "#;
+
+    /// A package whose one script declares `decls`, and a host compiled from `text`.
+    fn host(decls: &str, text: &str, limits: Limits) -> Result<(Package, RhaiHost), String> {
+        let rules = format!("{RULES}\nscript s from \"s.rhai\" {{ {decls} }}\n");
+        let pkg = Package::from_sources(vec![("main.rules".into(), rules)])
+            .map_err(|e| e.render(false))?;
+        let host = RhaiHost::compile(&[text.to_owned()], pkg.compiled(), pkg.sources(), limits)
+            .map_err(|e| e.render(false))?;
+        Ok((pkg, host))
+    }
+
+    fn call(decls: &str, text: &str, limits: Limits, ret: Ty) -> Result<Value, ScriptFailure> {
+        let (_, h) = host(decls, text, limits).map_err(ScriptFailure::Runtime)?;
+        h.call(0, 0, ret, &[], &TimeZone::UTC)
+    }
+
+    fn small() -> Limits {
+        Limits {
+            operations: 10_000,
+            call_depth: 8,
+            expr_depth: 16,
+            string_size: 100,
+            array_size: 100,
+            map_size: 100,
+        }
+    }
+
+    #[test]
+    fn limit_operations_stops_an_endless_loop() {
+        let r = call("fn f() -> bool", "fn f() { loop {} }", small(), Ty::Bool);
+        assert_eq!(r, Err(ScriptFailure::TooManyOperations(10_000)));
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("ran past its budget of 10000 operations".to_owned())
+        );
+    }
+
+    #[test]
+    fn limit_operations_leaves_room_for_ordinary_work() {
+        let text = "fn f() { let n = 0; for i in 0..100 { n += i; } n }";
+        assert_eq!(
+            call("fn f() -> int", text, small(), Ty::Int),
+            Ok(Value::Int(4950))
+        );
+    }
+
+    #[test]
+    fn limit_call_depth_stops_deep_recursion() {
+        let text = "fn f() { g(0) }\nfn g(n) { g(n + 1) }";
+        let r = call("fn f() -> int", text, small(), Ty::Int);
+        assert_eq!(r, Err(ScriptFailure::CallTooDeep(8)));
+        // Recursion within the limit is fine: f, then g six deep.
+        let text = "fn f() { g(5) }\nfn g(n) { if n == 0 { 0 } else { 1 + g(n - 1) } }";
+        assert_eq!(
+            call("fn f() -> int", text, small(), Ty::Int),
+            Ok(Value::Int(5))
+        );
+    }
+
+    #[test]
+    fn limit_expr_depth_is_a_load_error() {
+        let deep = format!("fn f() {{ {}1{} }}", "(".repeat(40), ")".repeat(40));
+        let err = host("fn f() -> int", &deep, small())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.contains("tailor::script_limit"), "{err}");
+        assert!(
+            err.contains("script `s.rhai` nests expressions deeper than 16"),
+            "{err}"
+        );
+        assert!(err.contains("[s.rhai:1:16]"), "{err}");
+        assert!(err.contains("raise `Limits::expr_depth`"), "{err}");
+        // Ordinary nesting loads under the default limits.
+        let nested = format!("fn f() {{ {}1{} }}", "(".repeat(10), ")".repeat(10));
+        assert!(host("fn f() -> int", &nested, Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn limit_string_size_stops_a_growing_string() {
+        let text = r#"fn f() { let s = "ab"; loop { s += s; } }"#;
+        let r = call("fn f() -> string", text, small(), Ty::String);
+        assert_eq!(r, Err(ScriptFailure::StringTooLong(100)));
+    }
+
+    #[test]
+    fn limit_array_size_stops_a_growing_array() {
+        let text = "fn f() { let a = []; loop { a.push(1); } }";
+        let r = call("fn f() -> set<int>", text, small(), Ty::SetInt);
+        assert_eq!(r, Err(ScriptFailure::ArrayTooLarge(100)));
+    }
+
+    #[test]
+    fn limit_map_size_stops_a_growing_map() {
+        let text = r#"
+            fn f() { let m = #{}; let i = 0; loop { m += one(i); i += 1; } }
+            fn one(i) { let x = #{}; x["k" + i] = i; x }
+        "#;
+        let r = call("fn f() -> map<int>", text, small(), Ty::MapInt);
+        assert_eq!(r, Err(ScriptFailure::MapTooLarge(100)));
+        // rhai does not check `m[k] = v` on a new key while the script runs (the operations
+        // budget bounds it); the result is checked when it comes back.
+        let text = r#"fn f() { let m = #{}; for i in 0..150 { m["k" + i] = i; } m }"#;
+        let r = call("fn f() -> map<int>", text, small(), Ty::MapInt);
+        assert_eq!(r, Err(ScriptFailure::MapTooLarge(100)));
+    }
+
+    #[test]
+    fn wrong_result_types_are_failures() {
+        let r = call("fn f() -> bool", r#"fn f() { "yes" }"#, small(), Ty::Bool);
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("returned a string where the declaration says `bool`".to_owned())
+        );
+        let r = call("fn f() -> int", "fn f() { 1.5 }", small(), Ty::Int);
+        assert!(matches!(r, Err(ScriptFailure::WrongType { .. })));
+        let r = call("fn f() -> bool", "fn f() { }", small(), Ty::Bool);
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("returned nothing (`()`) where the declaration says `bool`".to_owned())
+        );
+        let r = call("fn f() -> time", r#"fn f() { "soon" }"#, small(), Ty::Time);
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("returned the string `soon`, which is not an RFC 3339 time where the declaration says `time`".to_owned())
+        );
+        let r = call(
+            "fn f() -> set<string>",
+            "fn f() { [1] }",
+            small(),
+            Ty::SetString,
+        );
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err(
+                "returned an array holding an int where the declaration says `set<string>`"
+                    .to_owned()
+            )
+        );
+        let r = call(
+            "fn f() -> float",
+            "fn f() { 1.0 / 0.0 }",
+            small(),
+            Ty::Float,
+        );
+        assert!(matches!(r, Err(ScriptFailure::WrongType { .. })));
+    }
+
+    #[test]
+    fn results_convert_by_the_declared_type() {
+        let ok = |decl: &str, body: &str, ty: Ty| call(decl, body, small(), ty);
+        assert_eq!(
+            ok("fn f() -> float", "fn f() { 2 }", Ty::Float),
+            Ok(Value::Float(2.0))
+        );
+        assert_eq!(
+            ok("fn f() -> duration", r#"fn f() { "3d" }"#, Ty::Duration),
+            Ok(Value::Duration(jiff::SignedDuration::from_hours(72)))
+        );
+        let t = ok(
+            "fn f() -> time",
+            r#"fn f() { "2013-02-21T19:30:00+08:00" }"#,
+            Ty::Time,
+        );
+        assert_eq!(t, Ok(Value::Time("2013-02-21T11:30:00Z".parse().unwrap())));
+        let m = ok("fn f() -> map<int>", "fn f() { #{a: 1, b: 2} }", Ty::MapInt).unwrap();
+        assert_eq!(
+            m.to_json(&TimeZone::UTC),
+            serde_json::json!({"a": 1, "b": 2})
+        );
+        let s = ok(
+            "fn f() -> set<string>",
+            r#"fn f() { ["b", "a", "b"] }"#,
+            Ty::SetString,
+        )
+        .unwrap();
+        assert_eq!(s.to_json(&TimeZone::UTC), serde_json::json!(["a", "b"]));
+    }
+
+    #[test]
+    fn records_reach_rhai_as_maps_of_declared_fields() {
+        let (pkg, h) = host(
+            "fn f(profile) -> string",
+            r#"fn f(p) {
+                 let kinds = "";
+                 for k in p.keys() { kinds += k + ":" + type_of(p[k]) + ","; }
+                 kinds + "|" + p.family.grandson.city + "|" + p.last_seen
+                   + "|" + p.interests[0] + "|" + ("age" in p)
+               }"#,
+            Limits::default(),
+        )
+        .unwrap();
+        let obj = serde_json::json!({
+            "id": "u1", "interests": ["window", "aisle"], "last_seen": "2013-02-21T11:30:00Z",
+            "family": {"grandson": {"city": "Boston"}}, "seats": {"12A": 2}, "undeclared": 1
+        });
+        let profile = pkg
+            .profile_from_json(obj.as_object().unwrap().clone())
+            .unwrap();
+        let tz = TimeZone::get("Asia/Shanghai").unwrap();
+        let r = h.call(0, 0, Ty::String, &[ScriptArg::Profile(&profile)], &tz);
+        assert_eq!(
+            r,
+            Ok(Value::str(
+                "family:map,id:string,interests:array,last_seen:string,seats:map,\
+                 |Boston|2013-02-21T19:30:00+08:00|aisle|false"
+            ))
+        );
+    }
+
+    #[test]
+    fn sandbox_has_no_modules_eval_files_or_clock() {
+        let err = host(
+            "fn f() -> bool",
+            "import \"fs\" as fs;\nfn f() { true }",
+            small(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(err.contains("tailor::script_sandbox"), "{err}");
+        assert!(err.contains("[s.rhai:1:1]"), "{err}");
+        assert!(
+            err.contains("uses `import`, but scripts cannot use modules"),
+            "{err}"
+        );
+        let err = host("fn f() -> bool", "fn f() { eval(\"true\") }", small())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.contains("uses `eval`, which is disabled"), "{err}");
+        for body in [
+            r#"fn f() { open_file("/etc/passwd") }"#,
+            r#"fn f() { timestamp() }"#,
+            r#"fn f() { http_get("http://example.com") }"#,
+        ] {
+            let r = call("fn f() -> bool", body, small(), Ty::Bool);
+            assert!(
+                matches!(&r, Err(ScriptFailure::Runtime(m)) if m.contains("function not found")),
+                "{body}: {r:?}"
+            );
+        }
+    }
+
+    /// Collects the messages of `tailor::script` log events.
+    #[derive(Default)]
+    struct Capture(std::sync::Mutex<Vec<String>>);
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Message<'a>(&'a mut String);
+            impl tracing::field::Visit for Message<'_> {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    if f.name() == "message" {
+                        self.0.push_str(&format!("{v:?}"));
+                    }
+                }
+            }
+            let mut s = format!("{}: ", event.metadata().target());
+            event.record(&mut Message(&mut s));
+            if let Ok(mut v) = self.0.lock() {
+                v.push(s);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn print_and_debug_go_to_the_log() {
+        let capture = Arc::new(Capture::default());
+        let (_, h) = host(
+            "fn f() -> bool",
+            r#"fn f() { print("hello"); debug("there"); true }"#,
+            small(),
+        )
+        .unwrap();
+        let r = tracing::subscriber::with_default(capture.clone(), || {
+            h.call(0, 0, Ty::Bool, &[], &TimeZone::UTC)
+        });
+        assert_eq!(r, Ok(Value::Bool(true)));
+        let logged = capture.0.lock().unwrap().clone();
+        assert_eq!(
+            logged,
+            vec![
+                "tailor::script: hello".to_owned(),
+                "tailor::script: \"there\"".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn declarations_are_checked_against_the_script() {
+        let err = host(
+            "fn rank(profile, block) -> float\nfn prefers(profile) -> bool",
+            "fn rank(p) { 1.0 }\nfn prefer(p) { true }",
+            small(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            err.contains("`s.rhai` defines `rank` with 1 parameter, but it is declared with 2"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`s.rhai` defines no function `prefers`"),
+            "{err}"
+        );
+        assert!(err.contains("`s.rhai` defines `prefer`"), "{err}");
+    }
 }

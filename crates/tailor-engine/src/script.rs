@@ -1,5 +1,9 @@
 //! The boundary between the engine and script code: the engine calls declared script
 //! functions through [`ScriptHost`]; the rhai implementation lives in `rhai_host`.
+//!
+//! A call either returns a value of the declared type or a [`ScriptFailure`]. The engine
+//! never lets a failure stop an evaluation (§8): the caller decides what it means for the
+//! rule, pick or learn item that made the call, and the outcome lists it.
 
 use jiff::tz::TimeZone;
 
@@ -16,11 +20,53 @@ pub enum ScriptArg<'a> {
     Event(&'a Event),
 }
 
+/// Why a script call failed. Each limit of `rhai_host::Limits` has its own variant; the
+/// text (lowercase, no final period) is what the outcome's `errors` list shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptFailure {
+    /// `Limits::operations`: the call ran too long (an endless loop ends here).
+    #[error("ran past its budget of {0} operations")]
+    TooManyOperations(u64),
+    /// `Limits::call_depth`: recursion too deep.
+    #[error("nested function calls deeper than {0}")]
+    CallTooDeep(usize),
+    /// `Limits::expr_depth`: reported when the script is compiled, never at a call.
+    #[error("nests expressions deeper than {0}")]
+    ExprTooDeep(usize),
+    /// `Limits::string_size`.
+    #[error("built a string longer than {0} bytes")]
+    StringTooLong(usize),
+    /// `Limits::array_size`.
+    #[error("built an array with more than {0} elements")]
+    ArrayTooLarge(usize),
+    /// `Limits::map_size`.
+    #[error("built a map with more than {0} entries")]
+    MapTooLarge(usize),
+    /// The result does not convert to the declared return type.
+    #[error("returned {found} where the declaration says `{expected}`")]
+    WrongType { expected: String, found: String },
+    /// The script raised an error (`throw`, a missing function, a bad index, …).
+    #[error("failed: {0}")]
+    Runtime(String),
+    /// No script engine is loaded (a package built with `Package::from_sources`).
+    #[error("no script engine is loaded for this package")]
+    NoEngine,
+}
+
+impl ScriptFailure {
+    /// Whether an error message, as an outcome lists it, says that a call ran past its
+    /// operations budget ([`ScriptFailure::TooManyOperations`]).
+    pub fn is_out_of_operations(message: &str) -> bool {
+        message.starts_with("ran past its budget of ") && message.ends_with(" operations")
+    }
+}
+
 /// Calls compiled script functions. Implementations must be pure from the engine's
-/// point of view (no I/O visible to evaluation) and must bound their own running time.
+/// point of view (no I/O visible to evaluation, no clock) and must bound their own
+/// running time.
 pub trait ScriptHost: Send + Sync + std::fmt::Debug {
     /// Call function `func` of script `script` (indexes into the package's scripts), and
-    /// convert the result to `ret`. `Err` carries a message for the outcome's `errors`.
+    /// convert the result to `ret`.
     fn call(
         &self,
         script: usize,
@@ -28,7 +74,7 @@ pub trait ScriptHost: Send + Sync + std::fmt::Debug {
         ret: Ty,
         args: &[ScriptArg<'_>],
         tz: &TimeZone,
-    ) -> Result<Value, String>;
+    ) -> Result<Value, ScriptFailure>;
 }
 
 /// A host for packages without scripts: every call fails.
@@ -43,7 +89,25 @@ impl ScriptHost for NoScripts {
         _: Ty,
         _: &[ScriptArg<'_>],
         _: &TimeZone,
-    ) -> Result<Value, String> {
-        Err("no script engine is loaded for this package".to_owned())
+    ) -> Result<Value, ScriptFailure> {
+        Err(ScriptFailure::NoEngine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_operations_is_recognised_from_its_message() {
+        let m = ScriptFailure::TooManyOperations(20_000).to_string();
+        assert!(ScriptFailure::is_out_of_operations(&m));
+        for other in [
+            ScriptFailure::CallTooDeep(32),
+            ScriptFailure::StringTooLong(10),
+            ScriptFailure::Runtime("ran past its budget of 3 operations!".into()),
+        ] {
+            assert!(!ScriptFailure::is_out_of_operations(&other.to_string()));
+        }
     }
 }
