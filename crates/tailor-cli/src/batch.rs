@@ -7,24 +7,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use tailor_engine::{Event, EventKind, History, Index, Outcome, OutcomeKind, Profile};
-use tailor_lang::SourceMap;
+use tailor_engine::{Event, EventKind, Index, Outcome, OutcomeKind, Profile};
 
-use crate::{Engine, Rejected, data_error, load, read};
+use crate::{Engine, Rejected, load};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The package directory.
     package: PathBuf,
-    /// Profiles (JSON lines). Default: PACKAGE/profiles.jsonl.
-    #[arg(long)]
-    profiles: Option<PathBuf>,
-    /// The catalog (JSON lines). Default: PACKAGE/catalog.jsonl.
-    #[arg(long)]
-    catalog: Option<PathBuf>,
-    /// Delivery history (JSON lines). Default: none.
-    #[arg(long)]
-    history: Option<PathBuf>,
+    #[command(flatten)]
+    data: crate::explain::DataArgs,
     /// The event kind.
     #[arg(long, default_value = "enter", value_parser = crate::parse_kind)]
     event: EventKind,
@@ -44,35 +36,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), Rejected> {
     let pkg = load(&a.package)?;
-    let profiles_path = a
-        .profiles
-        .clone()
-        .unwrap_or_else(|| a.package.join("profiles.jsonl"));
-    let catalog_path = a
-        .catalog
-        .clone()
-        .unwrap_or_else(|| a.package.join("catalog.jsonl"));
-    let mut sources = SourceMap::new();
     let loading = Instant::now();
-    let profiles = pkg
-        .parse_profiles(
-            &mut sources,
-            &profiles_path.display().to_string(),
-            &read(&profiles_path)?,
-        )
-        .map_err(|d| data_error(&sources, &d))?;
-    let catalog = pkg
-        .parse_catalog(
-            &mut sources,
-            &catalog_path.display().to_string(),
-            &read(&catalog_path)?,
-        )
-        .map_err(|d| data_error(&sources, &d))?;
-    let history = match &a.history {
-        Some(h) => History::parse(&mut sources, &h.display().to_string(), &read(h)?)
-            .map_err(|d| data_error(&sources, &d))?,
-        None => History::default(),
-    };
+    let crate::explain::Data {
+        profiles,
+        catalog,
+        history,
+        ..
+    } = crate::explain::load_data(&pkg, &a.package, &a.data)?;
     let index = Index::new(&pkg, catalog);
     let load_secs = loading.elapsed().as_secs_f64();
     let event = Event::new(a.event, a.at.unwrap_or_else(jiff::Timestamp::now));

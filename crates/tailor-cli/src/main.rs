@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tailor_engine::{Event, EventKind, History, Package, Profile};
+use tailor_engine::{Event, EventKind, Package, Profile};
 use tailor_lang::{Diagnostic, Diagnostics, SourceMap};
 
 mod batch;
@@ -72,15 +72,8 @@ struct DigestArgs {
     /// The user's profile id.
     #[arg(long)]
     user: String,
-    /// Profiles (JSON lines). Default: PACKAGE/profiles.jsonl.
-    #[arg(long)]
-    profiles: Option<PathBuf>,
-    /// The catalog (JSON lines). Default: PACKAGE/catalog.jsonl.
-    #[arg(long)]
-    catalog: Option<PathBuf>,
-    /// Delivery history (JSON lines). Default: none.
-    #[arg(long)]
-    history: Option<PathBuf>,
+    #[command(flatten)]
+    data: crate::explain::DataArgs,
     /// The event kind.
     #[arg(long, default_value = "enter", value_parser = parse_kind)]
     event: EventKind,
@@ -223,27 +216,12 @@ pub(crate) fn data_error(sources: &SourceMap, d: &Diagnostics) -> Rejected {
 
 fn digest(a: DigestArgs) -> Result<(), Rejected> {
     let pkg = load(&a.package)?;
-    let profiles_path = a
-        .profiles
-        .clone()
-        .unwrap_or_else(|| a.package.join("profiles.jsonl"));
-    let catalog_path = a
-        .catalog
-        .clone()
-        .unwrap_or_else(|| a.package.join("catalog.jsonl"));
-    let mut sources = SourceMap::new();
-    let name = |p: &Path| p.display().to_string();
-    let profiles = pkg
-        .parse_profiles(&mut sources, &name(&profiles_path), &read(&profiles_path)?)
-        .map_err(|d| data_error(&sources, &d))?;
-    let catalog = pkg
-        .parse_catalog(&mut sources, &name(&catalog_path), &read(&catalog_path)?)
-        .map_err(|d| data_error(&sources, &d))?;
-    let history = match &a.history {
-        Some(h) => History::parse(&mut sources, &name(h), &read(h)?)
-            .map_err(|d| data_error(&sources, &d))?,
-        None => History::default(),
-    };
+    let crate::explain::Data {
+        profiles,
+        profiles_path,
+        catalog,
+        history,
+    } = crate::explain::load_data(&pkg, &a.package, &a.data)?;
     let Some(profile) = profiles.iter().find(|p| p.id() == a.user) else {
         return Err(unknown_user(&a.user, &profiles, &profiles_path));
     };

@@ -178,6 +178,45 @@ impl State {
 }
 
 impl Package {
+    /// An outcome before assembly: `empty`, with what was learned.
+    pub(crate) fn begin(&self, event: &Event, learning: &Learning) -> Outcome {
+        let ed = &self.compiled().edition;
+        Outcome {
+            kind: OutcomeKind::Empty,
+            user: learning.profile.id().to_owned(),
+            edition: ed.name.clone(),
+            event: event.kind,
+            at: event.at,
+            at_local: format_time(event.at, &ed.timezone),
+            reason: None,
+            items: Vec::new(),
+            fired: Vec::new(),
+            errors: Vec::new(),
+            learned: learning.learned.clone(),
+        }
+    }
+
+    /// What expressions see for this event and profile (no block yet).
+    pub(crate) fn context<'a>(
+        &'a self,
+        event: &'a Event,
+        profile: &'a crate::Profile,
+        errors: &'a RefCell<Vec<ScriptError>>,
+    ) -> Ctx<'a> {
+        let c = self.compiled();
+        Ctx {
+            segments: &c.segments,
+            scripts: &c.scripts,
+            host: self.script_host(),
+            tz: &c.edition.timezone,
+            profile,
+            block: None,
+            event,
+            now: event.at,
+            errors,
+        }
+    }
+
     /// Evaluate one event for one user: learning (§9), then assembly (§10), with the
     /// reference evaluator. For many events over one catalog, [`crate::Index`] gives the
     /// same outcomes faster.
@@ -204,24 +243,11 @@ impl Package {
     ) -> Outcome {
         let c = self.compiled();
         let ed = &c.edition;
-        let tz = &ed.timezone;
         let profile = &learning.profile;
         let t = event.at;
         let past = history.for_user(profile.id());
         let errors = RefCell::new(learning.errors.clone());
-        let mut outcome = Outcome {
-            kind: OutcomeKind::Empty,
-            user: profile.id().to_owned(),
-            edition: ed.name.clone(),
-            event: event.kind,
-            at: t,
-            at_local: format_time(t, tz),
-            reason: None,
-            items: Vec::new(),
-            fired: Vec::new(),
-            errors: Vec::new(),
-            learned: learning.learned.clone(),
-        };
+        let mut outcome = self.begin(event, learning);
 
         // 1. The edition's cap on unsolicited digests.
         if let Some(reason) = capped(ed, event, past) {
@@ -231,17 +257,7 @@ impl Package {
             return outcome;
         }
 
-        let ctx = Ctx {
-            segments: &c.segments,
-            scripts: &c.scripts,
-            host: self.script_host(),
-            tz,
-            profile,
-            block: None,
-            event,
-            now: t,
-            errors: &errors,
-        };
+        let ctx = self.context(event, profile, &errors);
 
         // 2. Fired rules, in evaluation order (the compiled rules are already sorted by
         // priority descending, then name ascending).

@@ -16,7 +16,7 @@ use crate::ir::{CExpr, COrder, CPick, CRule};
 use crate::outcome::{Outcome, OutcomeKind, PickSource};
 use crate::package::Package;
 use crate::schema;
-use crate::value::{Value, format_time};
+use crate::value::Value;
 
 pub(crate) mod picks;
 pub(crate) mod rules;
@@ -115,41 +115,18 @@ impl Index {
         let learning = pkg.learn(event, profile);
         let c = pkg.compiled();
         let ed = &c.edition;
-        let tz = &ed.timezone;
         let profile = &learning.profile;
         let t = event.at;
         let past = history.for_user(profile.id());
         let errors = RefCell::new(learning.errors.clone());
-        let mut outcome = Outcome {
-            kind: OutcomeKind::Empty,
-            user: profile.id().to_owned(),
-            edition: ed.name.clone(),
-            event: event.kind,
-            at: t,
-            at_local: format_time(t, tz),
-            reason: None,
-            items: Vec::new(),
-            fired: Vec::new(),
-            errors: Vec::new(),
-            learned: learning.learned.clone(),
-        };
+        let mut outcome = pkg.begin(event, &learning);
         if let Some(reason) = crate::assemble::capped(ed, event, past) {
             outcome.kind = OutcomeKind::Quiet;
             outcome.reason = Some(reason);
             outcome.errors = errors.into_inner();
             return outcome;
         }
-        let ctx = Ctx {
-            segments: &c.segments,
-            scripts: &c.scripts,
-            host: pkg.script_host(),
-            tz,
-            profile,
-            block: None,
-            event,
-            now: t,
-            errors: &errors,
-        };
+        let ctx = pkg.context(event, profile, &errors);
 
         // Fired rules: only the index's candidates are evaluated, in evaluation order.
         let mut candidates = Vec::new();
