@@ -279,6 +279,65 @@ fn catalog_text(blocks: &[BlockSpec]) -> String {
     out
 }
 
+/// A generated package with one profile, a catalog and the profile's history.
+struct World {
+    src: String,
+    pkg: Package,
+    profile: tailor_engine::Profile,
+    catalog: tailor_engine::Catalog,
+    deliveries: Vec<Delivery>,
+}
+
+type Past = (i64, Vec<usize>, Vec<usize>, usize);
+
+fn world(
+    spec: &Spec,
+    blocks: &[BlockSpec],
+    age: Option<i64>,
+    city: Option<usize>,
+    interests: &[usize],
+    past: &[Past],
+) -> Result<World, TestCaseError> {
+    let src = spec.source();
+    let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
+        .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
+    let mut sources = SourceMap::new();
+    let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
+    if let Some(a) = age {
+        profile["age"] = serde_json::json!(a);
+        if a % 3 != 0 {
+            profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2});
+        }
+    }
+    if let Some(c) = city {
+        profile["city"] = serde_json::json!(CITIES[c]);
+    }
+    let profile = pkg
+        .parse_profiles(&mut sources, "p.jsonl", &profile.to_string())
+        .unwrap()
+        .remove(0);
+    let catalog = pkg
+        .parse_catalog(&mut sources, "c.jsonl", &catalog_text(blocks))
+        .unwrap();
+    let deliveries = past
+        .iter()
+        .map(|(h, bs, fired, k)| Delivery {
+            user: "u".into(),
+            at: hours(*h),
+            event: KINDS[*k],
+            blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
+            fired: fired.iter().map(|r| format!("r{r}")).collect(),
+        })
+        .collect();
+    Ok(World {
+        src,
+        pkg,
+        profile,
+        catalog,
+        deliveries,
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
 
@@ -292,23 +351,8 @@ proptest! {
         kind in 0usize..3,
         past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..30).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
     ) {
-        let src = spec.source();
-        let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
-            .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
-        let mut sources = SourceMap::new();
-        let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
-        if let Some(a) = age { profile["age"] = serde_json::json!(a); }
-        if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
-        if let Some(a) = age && a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); }
-        let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
-        let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
-        let deliveries: Vec<Delivery> = past.iter().map(|(h, bs, fired, k)| Delivery {
-            user: "u".into(),
-            at: hours(*h),
-            event: KINDS[*k],
-            blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
-            fired: fired.iter().map(|r| format!("r{r}")).collect(),
-        }).collect();
+        let World { src, pkg, profile, catalog, deliveries } = world(&spec, &blocks, age, city, &interests, &past)?;
+        let profiles = [profile];
         let history = History::new(deliveries.clone());
         let t = t0();
         let event = Event::new(KINDS[kind], t);
@@ -395,23 +439,9 @@ proptest! {
         kind in 0usize..3,
         past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..40).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
     ) {
-        let src = spec.source();
-        let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
-            .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
-        let mut sources = SourceMap::new();
-        let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
-        if let Some(a) = age { profile["age"] = serde_json::json!(a); }
-        if let Some(c) = city { profile["city"] = serde_json::json!(CITIES[c]); }
-        if let Some(a) = age && a % 3 != 0 { profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2}); }
-        let profiles = pkg.parse_profiles(&mut sources, "p.jsonl", &profile.to_string()).unwrap();
-        let catalog = pkg.parse_catalog(&mut sources, "c.jsonl", &catalog_text(&blocks)).unwrap();
-        let history = History::new(past.iter().map(|(h, bs, fired, k)| Delivery {
-            user: "u".into(),
-            at: hours(*h),
-            event: KINDS[*k],
-            blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
-            fired: fired.iter().map(|r| format!("r{r}")).collect(),
-        }));
+        let World { src, pkg, profile, catalog, deliveries } = world(&spec, &blocks, age, city, &interests, &past)?;
+        let profiles = [profile];
+        let history = History::new(deliveries);
         let event = Event::new(KINDS[kind], t0());
         let reference = pkg.evaluate(&event, &profiles[0], &catalog, &history);
         let index = tailor_engine::Index::new(&pkg, catalog);

@@ -152,12 +152,11 @@ impl Index {
                     .access
                     .get(*rule_index)
                     .and_then(|a| a.get(pi))
-                    .cloned()
-                    .flatten();
+                    .and_then(Option::as_ref);
                 let source = PickSource::Rule { rule: ri, pick: pi };
                 self.run_pick(
                     pick,
-                    access.as_ref(),
+                    access,
                     script_drops,
                     &ctx,
                     &eligible,
@@ -169,11 +168,11 @@ impl Index {
         }
         if state.len() < ed.min && c.rules.iter().any(|r| r.answers(event.kind)) {
             for (pi, pick) in ed.fallback.iter().enumerate() {
-                let access = self.fallback_access.get(pi).cloned().flatten();
+                let access = self.fallback_access.get(pi).and_then(Option::as_ref);
                 let source = PickSource::Fallback { pick: pi };
                 self.run_pick(
                     pick,
-                    access.as_ref(),
+                    access,
                     script_drops,
                     &ctx,
                     &eligible,
@@ -245,7 +244,7 @@ impl Index {
                             .filter(|p| wanted.contains(p))
                             .collect()
                     }
-                    None => self.dynamic_order(ids, pick, ctx, eligible),
+                    None => self.dynamic_order(&ids, pick, ctx, eligible),
                 }
             }
             (None, Some(o)) => match section.order(o) {
@@ -264,9 +263,9 @@ impl Index {
                     }
                     return;
                 }
-                None => self.dynamic_order(section.blocks.clone(), pick, ctx, eligible),
+                None => self.dynamic_order(&section.blocks, pick, ctx, eligible),
             },
-            (None, None) => self.dynamic_order(section.blocks.clone(), pick, ctx, eligible),
+            (None, None) => self.dynamic_order(&section.blocks, pick, ctx, eligible),
         };
         let mut taken = 0;
         for p in found {
@@ -284,15 +283,15 @@ impl Index {
     /// Candidates ordered by a key computed per block, exactly as the reference sorts.
     fn dynamic_order(
         &self,
-        ids: Vec<u32>,
+        ids: &[u32],
         pick: &CPick,
         ctx: &Ctx<'_>,
         eligible: &dyn Fn(&Block) -> bool,
     ) -> Vec<u32> {
         let blocks = self.catalog.blocks();
         let mut keyed: Vec<(u32, Option<Value>)> = ids
-            .into_iter()
-            .filter_map(|p| blocks.get(p as usize).map(|b| (p, &**b)))
+            .iter()
+            .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
             .filter(|(_, b)| eligible(b) && passes(b, pick, ctx))
             .map(|(p, b)| (p, key(b, &pick.order, ctx)))
             .collect();
