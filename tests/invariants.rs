@@ -351,7 +351,7 @@ proptest! {
         kind in 0usize..3,
         past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..30).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
     ) {
-        let World { src, pkg, profile, catalog, deliveries } = world(&spec, &blocks, age, city, &interests, &past)?;
+        let World { src: _, pkg, profile, catalog, deliveries } = world(&spec, &blocks, age, city, &interests, &past)?;
         let profiles = [profile];
         let history = History::new(deliveries.clone());
         let t = t0();
