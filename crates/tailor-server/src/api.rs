@@ -1,6 +1,7 @@
 //! The JSON API under `/v1/{account}` (see `docs/api.md`). Every endpoint needs the admin
 //! token as `Authorization: Bearer …`: the mutating ones because they change state, the
-//! reading ones because profiles and histories are personal data.
+//! reading ones because profiles and histories are personal data. The preview pages
+//! (`crate::preview`) sit behind the same token.
 
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -37,7 +38,7 @@ impl ApiError {
         }
     }
 
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
@@ -89,7 +90,7 @@ pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next:
     let Some(token) = &state.config.admin_token else {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "the JSON API is disabled: set `admin_token` in the configuration",
+            "the JSON API and the preview are disabled: set `admin_token` in the configuration",
         )
         .into_response();
     };
@@ -115,7 +116,7 @@ pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next:
     }
 }
 
-fn account(state: &AppState, name: &str) -> Result<Arc<Account>, ApiError> {
+pub(crate) fn account(state: &AppState, name: &str) -> Result<Arc<Account>, ApiError> {
     state
         .account(name)
         .cloned()
@@ -131,7 +132,36 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-/// The body of `POST /v1/{account}/events` (and the query of `…/digest`).
+/// An event of a request: its kind (`default_kind` when not given) and its time (the
+/// server clock's, truncated to the second, when not given).
+fn request_event(
+    state: &AppState,
+    kind: Option<&str>,
+    at: Option<&str>,
+    default_kind: EventKind,
+) -> Result<Event, ApiError> {
+    let kind = match kind {
+        None => default_kind,
+        Some(k) => EventKind::parse(k).ok_or_else(|| {
+            let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+            ApiError::bad(format!(
+                "unknown event kind `{k}`; expected one of {}",
+                names.join(", ")
+            ))
+        })?,
+    };
+    let at = match at {
+        None => state.clock.event_time(),
+        Some(t) => t.parse().map_err(|e| {
+            ApiError::bad(format!(
+                "`at`: `{t}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
+            ))
+        })?,
+    };
+    Ok(Event::new(kind, at))
+}
+
+/// The body of `POST /v1/{account}/events`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventBody {
@@ -152,24 +182,6 @@ pub(crate) struct EventBody {
 
 impl EventBody {
     fn event(&self, state: &AppState, default_kind: EventKind) -> Result<Event, ApiError> {
-        let kind = match &self.event {
-            None => default_kind,
-            Some(k) => EventKind::parse(k).ok_or_else(|| {
-                let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
-                ApiError::bad(format!(
-                    "unknown event kind `{k}`; expected one of {}",
-                    names.join(", ")
-                ))
-            })?,
-        };
-        let at = match &self.at {
-            None => state.clock.event_time(),
-            Some(t) => t.parse().map_err(|e| {
-                ApiError::bad(format!(
-                    "`at`: `{t}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
-                ))
-            })?,
-        };
         Ok(Event {
             text: self.text.clone(),
             key: self.key.clone(),
@@ -177,7 +189,50 @@ impl EventBody {
             lat: self.lat,
             lon: self.lon,
             precision: self.precision,
-            ..Event::new(kind, at)
+            ..request_event(
+                state,
+                self.event.as_deref(),
+                self.at.as_deref(),
+                default_kind,
+            )?
+        })
+    }
+}
+
+/// The query of the dry runs: `GET …/users/{id}/digest` and the preview page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventQuery {
+    #[serde(alias = "kind")]
+    event: Option<String>,
+    at: Option<String>,
+    text: Option<String>,
+    key: Option<String>,
+    url: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    precision: Option<f64>,
+    /// Add the full explanation (`Explanation::to_json`) to a digest.
+    #[serde(default)]
+    pub(crate) explain: bool,
+}
+
+impl EventQuery {
+    /// The event: `enter` at the server clock unless the query says otherwise.
+    pub(crate) fn event(&self, state: &AppState) -> Result<Event, ApiError> {
+        Ok(Event {
+            text: self.text.clone(),
+            key: self.key.clone(),
+            url: self.url.clone(),
+            lat: self.lat,
+            lon: self.lon,
+            precision: self.precision,
+            ..request_event(
+                state,
+                self.event.as_deref(),
+                self.at.as_deref(),
+                EventKind::Enter,
+            )?
         })
     }
 }
@@ -196,6 +251,9 @@ fn outcome_response(handled: process::Handled, record: bool) -> ApiResult {
         obj.insert("dry_run".into(), J::Bool(!record));
         if handled.outcome.is_none() {
             obj.insert("replayed".into(), J::Bool(true));
+        }
+        if let Some(ex) = &handled.explanation {
+            obj.insert("explanation".into(), ex.to_json());
         }
     }
     Ok(Json(value).into_response())
@@ -226,6 +284,7 @@ pub(crate) async fn post_event(
             .filter(|_| record)
             .map(|k| format!("api|{k}")),
         record,
+        explain: false,
         gate: None,
         abandoned_body: String::new(),
     };
@@ -236,20 +295,22 @@ pub(crate) async fn post_event(
 }
 
 /// `GET /v1/{account}/users/{id}/digest`: a dry run (default event `enter`, at now) with
-/// the explanation: each item's reasons and the fired rules.
+/// each item's reasons and the fired rules; with `explain=true` also the full
+/// explanation of the same evaluation, as `tailor explain --format json` prints it.
 pub(crate) async fn get_digest(
     State(state): State<Arc<AppState>>,
     Path((name, user)): Path<(String, String)>,
-    Query(query): Query<EventBody>,
+    Query(query): Query<EventQuery>,
 ) -> ApiResult {
     let acct = account(&state, &name)?;
-    let event = query.event(&state, EventKind::Enter)?;
+    let event = query.event(&state)?;
     let job = Job {
         account: acct,
         user,
         event,
         dedup: None,
         record: false,
+        explain: query.explain,
         gate: None,
         abandoned_body: String::new(),
     };

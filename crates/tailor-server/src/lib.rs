@@ -14,6 +14,9 @@
 //! * Each account's package and catalog are an `Arc<Live>` swapped atomically by
 //!   reloads ([`reload`]); an event finishes on the version it started with, and a
 //!   package that fails to compile never replaces a good one.
+//! * Dry runs — `GET /v1/{account}/users/{id}/digest` (with `explain=true`, the full
+//!   explanation) and the preview page `GET /preview/{account}/{user}` — read the same
+//!   inputs an event would, under the same lock, and store nothing.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tailor_server::Error> {
@@ -28,6 +31,7 @@ mod api;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+mod preview;
 mod process;
 pub mod reload;
 pub mod state;
@@ -196,6 +200,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/{account}/catalog/{id}", delete(api::delete_block))
         .route("/v1/{account}/reload", post(api::post_reload))
         .route("/v1/{account}/status", get(api::status))
+        // A reader's page shows personal data: behind the admin token like the API.
+        .route("/preview/{account}/{user}", get(preview::get_preview))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(timeout);
     // Bulk imports stream and get a longer timeout.
@@ -355,6 +361,10 @@ pub fn banner(running: &Running) -> String {
             let _ = writeln!(
                 out,
                 "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/v1/{name}/users/{user}/digest"
+            );
+            let _ = writeln!(
+                out,
+                "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/preview/{name}/{user} > {user}.html"
             );
         }
         let now = state.clock.unix_secs();

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use tailor_engine::{Delivery, Event, History, Outcome};
+use jiff::Timestamp;
+use tailor_engine::explain::Explanation;
+use tailor_engine::{Delivery, Event, History, Outcome, Profile};
 
-use crate::state::{Account, AppState};
+use crate::state::{Account, AppState, Live};
 use crate::store::{JsonMap, StoreError, StoredReply, Write};
 
 /// The job is running; nobody has given up on it.
@@ -30,6 +32,9 @@ pub(crate) struct Job {
     pub dedup: Option<String>,
     /// `false` for a dry run: nothing is stored.
     pub record: bool,
+    /// Also explain the evaluation ([`tailor_engine::Package::explain`] on the same
+    /// inputs).
+    pub explain: bool,
     /// Shared with a caller that may give up waiting.
     pub gate: Option<Arc<AtomicU8>>,
     /// The body sent when the caller gave up (stored for retries).
@@ -47,6 +52,8 @@ pub(crate) struct Handled {
     pub label: String,
     /// Whether the delivery was recorded in history.
     pub recorded: bool,
+    /// The explanation, when the job asked for it and the answer was not replayed.
+    pub explanation: Option<Explanation>,
 }
 
 /// Why an event could not be handled.
@@ -133,6 +140,91 @@ pub(crate) async fn run_with_budget(
     handled.map(Some)
 }
 
+/// What one evaluation of a user reads: the serving version, the stored profile and the
+/// user's history within the package's window.
+pub(crate) struct Inputs {
+    /// The version serving when the inputs were read.
+    pub live: Arc<Live>,
+    /// True when the user has no stored profile.
+    pub is_new: bool,
+    /// The profile as stored (`{"id": user}` for a user without one), checked against
+    /// the package's profile schema.
+    pub profile: Profile,
+    /// The history as stored.
+    pub stored_history: Arc<Vec<Delivery>>,
+    /// The deliveries after `cutoff`: the history the evaluation sees.
+    pub recent: Vec<Delivery>,
+    /// The event's time less the package's history window.
+    pub cutoff: Timestamp,
+}
+
+/// Reads a user's inputs for an event at `at` (caches first, then the store). Changes
+/// nothing: the caches are written only after a commit.
+fn read_inputs(
+    state: &AppState,
+    account: &Account,
+    user: &str,
+    at: Timestamp,
+) -> Result<Inputs, EventError> {
+    let name = account.name.as_str();
+    let live = account.live.load_full();
+    let (raw, is_new) = match account.profiles.get(user).map(|p| Arc::clone(&p)) {
+        Some(p) => (p, false),
+        None => match state.store.profile(name, user)? {
+            Some(p) => (Arc::new(p), false),
+            None => {
+                let mut p = JsonMap::new();
+                p.insert("id".into(), serde_json::Value::String(user.to_owned()));
+                (Arc::new(p), true)
+            }
+        },
+    };
+    let profile = live
+        .package
+        .profile_from_json((*raw).clone())
+        .map_err(|message| EventError::Profile {
+            user: user.to_owned(),
+            message,
+        })?;
+    let stored_history = match account.history.get(user).map(|h| Arc::clone(&h)) {
+        Some(h) => h,
+        None => Arc::new(state.store.history(name, user)?),
+    };
+    let cutoff = at.checked_sub(live.keep).unwrap_or(at);
+    let recent = stored_history
+        .iter()
+        .filter(|d| d.at > cutoff)
+        .cloned()
+        .collect();
+    Ok(Inputs {
+        live,
+        is_new,
+        profile,
+        stored_history,
+        recent,
+        cutoff,
+    })
+}
+
+/// Reads a user's inputs for an event at `at` under the user's lock (so that they are
+/// those of one moment between that user's events) and hands them to `look` on a
+/// blocking thread. Learns nothing, records nothing: for views such as the preview.
+pub(crate) async fn inspect<T: Send + 'static>(
+    state: Arc<AppState>,
+    account: Arc<Account>,
+    user: String,
+    at: Timestamp,
+    look: impl FnOnce(&Inputs) -> T + Send + 'static,
+) -> Result<T, EventError> {
+    let guard = state.lock_user(&account.name, &user).await;
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        read_inputs(&state, &account, &user, at).map(|inputs| look(&inputs))
+    })
+    .await
+    .map_err(|e| EventError::Internal(e.to_string()))?
+}
+
 fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, EventError> {
     let Job {
         account,
@@ -140,6 +232,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         event,
         dedup,
         record,
+        explain,
         gate,
         abandoned_body,
     } = job;
@@ -153,50 +246,28 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
             body: stored.body,
             label: "replayed".into(),
             recorded: false,
+            explanation: None,
         });
     }
-    let live = account.live.load_full();
+    let Inputs {
+        live,
+        is_new,
+        profile,
+        stored_history,
+        recent,
+        cutoff,
+    } = read_inputs(state, &account, &user, event.at)?;
     let package = &live.package;
 
-    let (raw, is_new) = match account.profiles.get(&user).map(|p| Arc::clone(&p)) {
-        Some(p) => (p, false),
-        None => match state.store.profile(name, &user)? {
-            Some(p) => (Arc::new(p), false),
-            None => {
-                let mut p = JsonMap::new();
-                p.insert("id".into(), serde_json::Value::String(user.clone()));
-                (Arc::new(p), true)
-            }
-        },
-    };
-    let profile = package
-        .profile_from_json((*raw).clone())
-        .map_err(|message| EventError::Profile {
-            user: user.clone(),
-            message,
-        })?;
-
-    let stored_history = match account.history.get(&user).map(|h| Arc::clone(&h)) {
-        Some(h) => h,
-        None => Arc::new(state.store.history(name, &user)?),
-    };
-    let cutoff = event.at.checked_sub(live.keep).unwrap_or(event.at);
-    let recent: Vec<Delivery> = stored_history
-        .iter()
-        .filter(|d| d.at > cutoff)
-        .cloned()
-        .collect();
-
+    let history = History::new(recent.clone());
     let learning = package.learn(&event, &profile);
-    let outcome = package.assemble(
-        &event,
-        &learning,
-        &live.catalog,
-        &History::new(recent.clone()),
-    );
+    let outcome = package.assemble(&event, &learning, &live.catalog, &history);
     state
         .metrics
         .script_errors(name, learning.errors.len() + outcome.errors.len());
+    // The explanation re-learns from the same stored profile and sees the same catalog
+    // and history, so it is what `tailor explain` gives for these inputs.
+    let explanation = explain.then(|| package.explain(&event, &profile, &live.catalog, &history));
     let mut body = render(&outcome).map_err(EventError::Render)?;
     let mut label = outcome.kind.name().to_owned();
     if !record {
@@ -205,6 +276,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
             body,
             label,
             recorded: false,
+            explanation,
         });
     }
 
@@ -279,5 +351,6 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         body,
         label,
         recorded,
+        explanation,
     })
 }

@@ -190,6 +190,7 @@ pub(crate) async fn receive(
         event,
         dedup: Some(dedup),
         record: true,
+        explain: false,
         gate: None,
         abandoned_body: SUCCESS.to_owned(),
     };

@@ -9,7 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
+use jiff::Timestamp;
 use serde_json::json;
+use tailor_engine::preview::{PreviewOptions, escape, render_preview};
+use tailor_engine::{Catalog, Delivery, Event, EventKind, History, Package, Profile};
+use tailor_lang::SourceMap;
 
 #[tokio::test]
 async fn the_json_api_needs_the_admin_token() {
@@ -293,4 +297,305 @@ async fn reload_under_load_never_fails_a_request_and_never_serves_a_broken_packa
         total += t.await.unwrap();
     }
     assert!(total >= 8, "the stream ran ({total} events)");
+}
+
+/// What `tailor explain` and `tailor preview` would read for one reader, read back from
+/// the server: the package and catalog files it serves, the stored profile and the
+/// stored history.
+struct Inputs {
+    package: Package,
+    profile: Profile,
+    catalog: Catalog,
+    history: History,
+}
+
+async fn inputs(s: &Server, user: &str) -> Inputs {
+    let dir = repo().join("rules/qianjiang");
+    let package = Package::load(&dir).unwrap();
+    let profile = package
+        .profile_from_json(s.profile(user).await.as_object().unwrap().clone())
+        .unwrap();
+    let mut sources = SourceMap::new();
+    let text = std::fs::read_to_string(dir.join("catalog.jsonl")).unwrap();
+    let catalog = package
+        .parse_catalog(&mut sources, "catalog.jsonl", &text)
+        .unwrap();
+    let history = History::new(
+        s.history(user)
+            .await
+            .into_iter()
+            .map(|d| serde_json::from_value::<Delivery>(d).unwrap()),
+    );
+    Inputs {
+        package,
+        profile,
+        catalog,
+        history,
+    }
+}
+
+/// The server clock's time, as events take it.
+fn now(s: &Server) -> Timestamp {
+    Timestamp::from_second(i64::try_from(s.now()).unwrap()).unwrap()
+}
+
+fn item_ids(items: &serde_json::Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_digest_explains_exactly_as_the_library_does() {
+    let s = Server::start(Options::default()).await;
+    // Without `explain` the dry run has reasons and fired rules only.
+    let (status, v) = s
+        .admin("GET", "/v1/qianjiang/users/xiao-chen/digest", "")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v.get("explanation").is_none(), "{v}");
+
+    // A reader with no history: rules fired and not, every pick's candidates.
+    let (status, v) = s
+        .admin(
+            "GET",
+            "/v1/qianjiang/users/xiao-chen/digest?explain=true",
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let i = inputs(&s, "xiao-chen").await;
+    let expected = i.package.explain(
+        &Event::new(EventKind::Enter, now(&s)),
+        &i.profile,
+        &i.catalog,
+        &i.history,
+    );
+    assert_eq!(v["explanation"], expected.to_json());
+    assert!(!expected.picks.is_empty());
+    assert_eq!(item_ids(&v["explanation"]["items"]), item_ids(&v["items"]));
+    assert_eq!(v["recorded"], false);
+
+    // A reader with history: the edition's cap counts the stored delivery, and repeat
+    // after leaves the delivered blocks out of a later `text` answer's fallback.
+    let (status, v) = s
+        .admin("POST", "/v1/qianjiang/events", r#"{"user": "li-daye"}"#)
+        .await;
+    assert_eq!((status, v["recorded"].as_bool()), (200, Some(true)), "{v}");
+    s.clock.advance(jiff::SignedDuration::from_hours(2));
+    let (status, v) = s
+        .admin("GET", "/v1/qianjiang/users/li-daye/digest?explain=true", "")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let i = inputs(&s, "li-daye").await;
+    assert_eq!(i.history.len(), 1);
+    let enter = i.package.explain(
+        &Event::new(EventKind::Enter, now(&s)),
+        &i.profile,
+        &i.catalog,
+        &i.history,
+    );
+    assert!(enter.quiet);
+    assert_eq!(v["explanation"], enter.to_json());
+    let (status, v) = s
+        .admin(
+            "GET",
+            "/v1/qianjiang/users/li-daye/digest?event=text&text=%E4%BD%A0%E5%A5%BD&explain=true",
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let text = i.package.explain(
+        &Event {
+            text: Some("你好".to_owned()),
+            ..Event::new(EventKind::Text, now(&s))
+        },
+        &i.profile,
+        &i.catalog,
+        &i.history,
+    );
+    assert!(text.fallback.ran);
+    assert_eq!(v["explanation"], text.to_json());
+    assert!(
+        v["explanation"].to_string().contains("repeat after"),
+        "{}",
+        v["explanation"]
+    );
+    // Explaining stores nothing.
+    assert_eq!(s.history("li-daye").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_preview_page_is_the_readers_digest_rendered_live() {
+    let s = Server::start(Options::default()).await;
+    let (status, digest) = s
+        .admin("GET", "/v1/qianjiang/users/li-daye/digest", "")
+        .await;
+    assert_eq!((status, digest["outcome"].as_str()), (200, Some("digest")));
+    let (status, content_type, html) = s.page("/preview/qianjiang/li-daye").await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("data-user=\"li-daye\""), "{html}");
+    assert!(html.contains(EVENING), "the page is at the server clock");
+    // Every title of the digest, in the digest's order.
+    let titles: Vec<&str> = digest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 8);
+    let mut from = 0;
+    for t in &titles {
+        let at = html[from..]
+            .find(&escape(t))
+            .unwrap_or_else(|| panic!("`{t}` is not on the page after byte {from}"));
+        from += at;
+    }
+    // Exactly the page `tailor preview` renders from the same inputs.
+    let i = inputs(&s, "li-daye").await;
+    let expected = render_preview(
+        &i.package,
+        &Event::new(EventKind::Enter, now(&s)),
+        &i.profile,
+        &i.catalog,
+        &i.history,
+        &PreviewOptions { index_href: None },
+    );
+    assert_eq!(html, expected);
+
+    // `at` and the event come from the query, as for the digest.
+    let morning = "2013-02-21T08:00:00+08:00";
+    let (status, _, html) = s
+        .page(&format!(
+            "/preview/qianjiang/li-daye?at={}",
+            morning.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(morning) && !html.contains(EVENING), "{html}");
+    let (status, _, html) = s.page("/preview/qianjiang/li-daye?event=text").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("· text ·"), "{html}");
+    for bad in [
+        "event=party",
+        "at=tonight",
+        "explain=true",
+        "user=xiao-chen",
+    ] {
+        let (status, _, body) = s.page(&format!("/preview/qianjiang/li-daye?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+/// What a dry run must leave as it was: a reader's history, profile and digest, and the
+/// account's number of profiles.
+async fn snapshot(
+    s: &Server,
+    user: &str,
+) -> (
+    Vec<serde_json::Value>,
+    serde_json::Value,
+    serde_json::Value,
+    serde_json::Value,
+) {
+    let (status, digest) = s
+        .admin("GET", &format!("/v1/qianjiang/users/{user}/digest"), "")
+        .await;
+    assert_eq!(status, 200, "{digest}");
+    let (_, status) = s.admin("GET", "/v1/qianjiang/status", "").await;
+    (
+        s.history(user).await,
+        s.profile(user).await,
+        digest,
+        status["profiles"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn the_preview_is_a_dry_run() {
+    let mut s = Server::start(Options::default()).await;
+    // A reader with a recorded digest, 13 hours later: the cap no longer holds.
+    let (status, v) = s
+        .admin("POST", "/v1/qianjiang/events", r#"{"user": "li-daye"}"#)
+        .await;
+    assert_eq!((status, v["recorded"].as_bool()), (200, Some(true)), "{v}");
+    s.clock.advance(jiff::SignedDuration::from_hours(13));
+    let before = snapshot(&s, "li-daye").await;
+    assert_eq!(before.0.len(), 1);
+    assert_eq!(before.2["outcome"], "digest");
+    // Events that would learn (`last_seen` on enter, `sports` on the menu click) and
+    // would record a digest.
+    for query in [
+        "",
+        "?event=enter",
+        "?event=click&key=MENU_SPORTS",
+        "?event=location&lat=30.0&lon=120.0",
+    ] {
+        let (status, _, html) = s.page(&format!("/preview/qianjiang/li-daye{query}")).await;
+        assert_eq!(status, 200, "{query}: {html}");
+    }
+    let after = snapshot(&s, "li-daye").await;
+    assert_eq!(before, after);
+    // Nor did the store change beneath the caches.
+    s.restart(Options::default()).await;
+    let restarted = snapshot(&s, "li-daye").await;
+    assert_eq!(before, restarted);
+    // The next real event still gets the digest the preview showed.
+    let (_, v) = s
+        .admin("POST", "/v1/qianjiang/events", r#"{"user": "li-daye"}"#)
+        .await;
+    assert_eq!(v["items"], before.2["items"]);
+    assert_eq!(s.history("li-daye").await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_preview_answers_404_for_an_unknown_account_or_reader() {
+    let s = Server::start(Options::default()).await;
+    let (status, content_type, body) = s.page("/preview/nowhere/li-daye").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(content_type, "application/json");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"error": "no account `nowhere`"})
+    );
+    let (status, _, body) = s.page("/preview/qianjiang/nobody").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"error": "no profile `nobody`"})
+    );
+    // Asking created nobody.
+    let (status, _) = s.admin("GET", "/v1/qianjiang/profiles/nobody", "").await;
+    assert_eq!(status, 404);
+    let (_, v) = s.admin("GET", "/v1/qianjiang/status", "").await;
+    assert_eq!(v["profiles"], 7);
+}
+
+#[tokio::test]
+async fn the_preview_needs_the_admin_token() {
+    let s = Server::start(Options::default()).await;
+    let path = "/preview/qianjiang/li-daye";
+    let (status, headers, body) = request_with_headers(s.addr, "GET", path, &[], Vec::new()).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert!(!body.contains("li-daye"), "{body}");
+    let (status, _, body) = request_with_headers(
+        s.addr,
+        "GET",
+        path,
+        &[("authorization", "Bearer nope")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    // Unknown readers are not told apart from known ones without the token.
+    let (status, _) = request(s.addr, "GET", "/preview/qianjiang/nobody", &[], Vec::new()).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = s.page(path).await;
+    assert_eq!(status, 200);
 }

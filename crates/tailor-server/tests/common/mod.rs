@@ -193,6 +193,24 @@ impl Server {
         v["deliveries"].as_array().unwrap().clone()
     }
 
+    /// `GET path` with the admin token: the status, the `content-type` and the body.
+    pub async fn page(&self, path: &str) -> (u16, String, String) {
+        let auth = format!("Bearer {ADMIN}");
+        let (status, headers, body) = request_with_headers(
+            self.addr,
+            "GET",
+            path,
+            &[("authorization", auth.as_str())],
+            Vec::new(),
+        )
+        .await;
+        let content_type = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, body)
+    }
+
     pub async fn profile(&self, user: &str) -> serde_json::Value {
         let (status, v) = self
             .admin("GET", &format!("/v1/qianjiang/profiles/{user}"), "")
@@ -210,6 +228,18 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, String) {
+    let (status, _, body) = request_with_headers(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// [`request`], with the answer's headers.
+pub async fn request_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, hyper::HeaderMap, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -227,8 +257,13 @@ pub async fn request(
         .await
         .unwrap();
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 pub fn enter(user: &str, create_time: u64) -> String {
