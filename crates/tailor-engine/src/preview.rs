@@ -32,6 +32,18 @@ impl Default for PreviewOptions {
     }
 }
 
+/// How an index page lists the readers: all of them (`tailor preview`, the default), or
+/// one page of many (a server).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// How many readers there are in all, when the page lists only some of them.
+    pub total: Option<u64>,
+    /// Where the first page of readers is, on a later page.
+    pub first_href: Option<String>,
+    /// Where the readers after these are, when there are more.
+    pub next_href: Option<String>,
+}
+
 /// One reader on the index page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -39,7 +51,7 @@ pub struct IndexEntry {
     /// The reader's name, when the profile has a string `name`.
     pub name: Option<String>,
     pub href: String,
-    /// `digest`, `quiet` or `empty`.
+    /// `digest`, `quiet` or `empty`, or why the reader could not be evaluated.
     pub outcome: String,
     pub items: usize,
     /// The first article's title, if any.
@@ -124,6 +136,8 @@ details.why[open] summary{margin-bottom:4px}
 .readers li{background:#fff;border-radius:8px;margin:0 0 10px;padding:10px 14px}
 .readers a{color:#191919;text-decoration:none;font-weight:600;font-size:16px}
 .readers .lead{color:#6b6b6b;font-size:13px}
+.more{margin:0 12px 24px;text-align:center}
+.more a{color:#576b95;text-decoration:none}
 "#;
 
 /// Section hues for image placeholders: a block without a loadable image still gets a
@@ -393,13 +407,27 @@ pub fn render_explanation(
 
 /// The index page: every reader, with a link to their page.
 pub fn render_index(pkg: &Package, entries: &[IndexEntry]) -> String {
+    render_index_page(pkg, entries, &IndexOptions::default())
+}
+
+/// An index page of some of the readers: [`render_index`] with the total and links to
+/// the first and the next page.
+pub fn render_index_page(pkg: &Package, entries: &[IndexEntry], options: &IndexOptions) -> String {
     let ed = &pkg.compiled().edition;
     let title = ed.title.clone().unwrap_or_else(|| ed.name.clone());
-    let mut b = format!(
-        "<div class=\"phone\"><div class=\"bar\">{}</div><div class=\"meta\">edition <code>{}</code> · {} readers</div><ul class=\"readers\">",
+    let mut b = String::from("<div class=\"phone\"><div class=\"bar\">");
+    if let Some(href) = &options.first_href {
+        let _ = write!(b, "<a href=\"{}\">‹ first</a>", escape(href));
+    }
+    let count = match options.total {
+        Some(total) => format!("{} of {total}", entries.len()),
+        None => entries.len().to_string(),
+    };
+    let _ = write!(
+        b,
+        "{}</div><div class=\"meta\">edition <code>{}</code> · {count} readers</div><ul class=\"readers\">",
         escape(&title),
         escape(&ed.name),
-        entries.len()
     );
     for e in entries {
         let name = match &e.name {
@@ -419,7 +447,15 @@ pub fn render_index(pkg: &Package, entries: &[IndexEntry]) -> String {
                 .unwrap_or_default()
         );
     }
-    b.push_str("</ul></div>");
+    b.push_str("</ul>");
+    if let Some(href) = &options.next_href {
+        let _ = write!(
+            b,
+            "<div class=\"more\"><a href=\"{}\">more readers ›</a></div>",
+            escape(href)
+        );
+    }
+    b.push_str("</div>");
     page(&format!("{title} · readers"), &b)
 }
 
@@ -485,6 +521,47 @@ mod tests {
         assert!(html.contains("data-outcome=\"empty\""));
         assert!(html.contains("No digest (empty)"));
         assert!(!html.contains("cover-item"));
+    }
+
+    #[test]
+    fn a_paged_index_says_how_many_and_links_the_first_and_next_pages() {
+        let src = "profile { city: string }\nedition e { sections { news 2 } }\nrule r { pick 2 from news }";
+        let Ok(pkg) = Package::from_sources(vec![("m.rules".into(), src.into())]) else {
+            unreachable!("the package compiles");
+        };
+        let entries = vec![IndexEntry {
+            user: "u\"1".into(),
+            name: None,
+            href: "a/u%221".into(),
+            outcome: "empty".into(),
+            items: 0,
+            lead: None,
+        }];
+        let all = render_index(&pkg, &entries);
+        assert!(all.contains("· 1 readers</div>"), "{all}");
+        assert!(
+            !all.contains("‹ first") && !all.contains("more readers"),
+            "{all}"
+        );
+        let page = render_index_page(
+            &pkg,
+            &entries,
+            &IndexOptions {
+                total: Some(5),
+                first_href: Some("a".into()),
+                next_href: Some("a?after=u%221&x=\"".into()),
+            },
+        );
+        assert!(page.contains("· 1 of 5 readers</div>"), "{page}");
+        assert!(page.contains("<a href=\"a\">‹ first</a>"), "{page}");
+        assert!(
+            page.contains("<a href=\"a?after=u%221&amp;x=&quot;\">more readers ›</a>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<li data-user=\"u&quot;1\"><a href=\"a/u%221\">"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The JSON API under `/v1/{account}` (see `docs/api.md`). Every endpoint needs the admin
 //! token as `Authorization: Bearer …`: the mutating ones because they change state, the
 //! reading ones because profiles and histories are personal data. The preview pages
-//! (`crate::preview`) sit behind the same token.
+//! (`crate::preview`) sit behind the same token, which they also take as the password of
+//! HTTP Basic auth so that a browser can open them.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value as J, json};
@@ -85,8 +87,58 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware: the admin token.
-pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// The realm of the preview pages' Basic challenge: a browser asks for a password.
+const PREVIEW_CHALLENGE: &str = r#"Basic realm="tailor preview", charset="UTF-8""#;
+
+/// Which credentials a route takes, and how it asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    /// `Authorization: Bearer TOKEN` (the JSON API).
+    Bearer,
+    /// That, or HTTP Basic with the token as the password and any user name, so that a
+    /// browser can open the page: the preview pages.
+    BearerOrBasic,
+}
+
+/// Whether the `Authorization` header presents `token`. The token is compared in
+/// constant time ([`same`]) however it came.
+fn presents(req: &Request, token: &str, credentials: Credentials) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if let Some(given) = value.strip_prefix("Bearer ") {
+        return same(given.trim().as_bytes(), token.as_bytes());
+    }
+    if credentials == Credentials::Bearer {
+        return false;
+    }
+    // RFC 7617: `Basic base64(user-id ":" password)`, the scheme case-insensitive; the
+    // user id has no colon, the password may.
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    match decoded.iter().position(|&b| b == b':') {
+        Some(colon) => same(
+            decoded.get(colon + 1..).unwrap_or_default(),
+            token.as_bytes(),
+        ),
+        None => false,
+    }
+}
+
+/// The admin token, or an answer: `403` when none is configured, `401` (with its
+/// challenge) when the request does not present it.
+async fn check(state: &AppState, req: Request, next: Next, credentials: Credentials) -> Response {
     let Some(token) = &state.config.admin_token else {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -94,26 +146,41 @@ pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next:
         )
         .into_response();
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if same(given.trim().as_bytes(), token.as_bytes()) => next.run(req).await,
-        _ => {
-            let mut resp = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong admin token (Authorization: Bearer …)",
-            )
-            .into_response();
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            resp
-        }
+    if presents(&req, token, credentials) {
+        return next.run(req).await;
     }
+    let (message, challenge) = match credentials {
+        Credentials::Bearer => (
+            "missing or wrong admin token (Authorization: Bearer …)",
+            "Bearer",
+        ),
+        Credentials::BearerOrBasic => (
+            "missing or wrong admin token (the password, any user name; or Authorization: Bearer …)",
+            PREVIEW_CHALLENGE,
+        ),
+    };
+    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static(challenge),
+    );
+    resp
+}
+
+/// Middleware of the JSON API: the admin token as `Authorization: Bearer …`.
+pub(crate) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    check(&state, req, next, Credentials::Bearer).await
+}
+
+/// Middleware of the preview pages: the admin token as a Bearer token or as the password
+/// of HTTP Basic auth, which a browser asks for when answered `401` with
+/// [`PREVIEW_CHALLENGE`].
+pub(crate) async fn preview_auth(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    check(&state, req, next, Credentials::BearerOrBasic).await
 }
 
 pub(crate) fn account(state: &AppState, name: &str) -> Result<Arc<Account>, ApiError> {

@@ -15,8 +15,9 @@
 //!   reloads ([`reload`]); an event finishes on the version it started with, and a
 //!   package that fails to compile never replaces a good one.
 //! * Dry runs — `GET /v1/{account}/users/{id}/digest` (with `explain=true`, the full
-//!   explanation) and the preview page `GET /preview/{account}/{user}` — read the same
-//!   inputs an event would, under the same lock, and store nothing.
+//!   explanation), the preview page `GET /preview/{account}/{user}` and the index of
+//!   the readers `GET /preview/{account}` — read the same inputs an event would, under
+//!   the same lock, and store nothing.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tailor_server::Error> {
@@ -200,8 +201,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/{account}/catalog/{id}", delete(api::delete_block))
         .route("/v1/{account}/reload", post(api::post_reload))
         .route("/v1/{account}/status", get(api::status))
-        // A reader's page shows personal data: behind the admin token like the API.
-        .route("/preview/{account}/{user}", get(preview::get_preview))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(timeout);
     // Bulk imports stream and get a longer timeout.
@@ -218,11 +217,24 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             api::auth,
         ));
+    // Readers' pages show personal data: behind the admin token like the API, which a
+    // browser may also give as the Basic auth password.
+    let preview = Router::new()
+        .route("/preview/{account}", get(preview::get_index))
+        .route("/preview/{account}/", get(preview::redirect_to_index))
+        .route("/preview/{account}/{user}", get(preview::get_preview))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(timeout)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            api::preview_auth,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(wechat.layer(timeout))
         .merge(admin)
+        .merge(preview)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -328,8 +340,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// What to try once the server runs: a curl line for the JSON API and a signed WeChat
-/// ENTER request for the first account (its timestamp is the server clock's now, so it
+/// What to try once the server runs: a curl line for the JSON API, the preview index to
+/// open in a browser (the admin token as the password) and a signed WeChat ENTER request
+/// for the first account (its timestamp is the server clock's now, so it
 /// is valid for the timestamp window, 5 minutes by default).
 #[must_use]
 pub fn banner(running: &Running) -> String {
@@ -364,7 +377,7 @@ pub fn banner(running: &Running) -> String {
             );
             let _ = writeln!(
                 out,
-                "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/preview/{name}/{user} > {user}.html"
+                "  in a browser: http://{addr}/preview/{name}  (the readers' pages; any user name, password `{token}`)"
             );
         }
         let now = state.clock.unix_secs();

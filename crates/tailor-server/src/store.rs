@@ -93,6 +93,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(self.profile_count(account)? > 0)
     }
 
+    /// The ids of the account's profiles in id order (byte-wise), at most `limit` of
+    /// them, starting after `after` when given (which need not be a stored id): one page
+    /// of a listing, the next page starting after its last id.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn profile_ids(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Every block of the account's catalog.
     ///
     /// # Errors

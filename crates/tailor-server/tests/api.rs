@@ -464,7 +464,9 @@ async fn the_preview_page_is_the_readers_digest_rendered_live() {
         &i.profile,
         &i.catalog,
         &i.history,
-        &PreviewOptions { index_href: None },
+        &PreviewOptions {
+            index_href: Some("../qianjiang".to_owned()),
+        },
     );
     assert_eq!(html, expected);
 
@@ -576,26 +578,332 @@ async fn the_preview_answers_404_for_an_unknown_account_or_reader() {
     assert_eq!(v["profiles"], 7);
 }
 
+const CHALLENGE: &str = r#"Basic realm="tailor preview", charset="UTF-8""#;
+
 #[tokio::test]
 async fn the_preview_needs_the_admin_token() {
     let s = Server::start(Options::default()).await;
+    // The index and a reader's page alike; a reader who does not exist is not told
+    // apart from one who does.
+    for path in [
+        "/preview/qianjiang",
+        "/preview/qianjiang/li-daye",
+        "/preview/qianjiang/nobody",
+        "/preview/nowhere",
+    ] {
+        let wrong_password = basic("editor", "nope");
+        let token_as_user = basic(ADMIN, "");
+        for authorization in [
+            None,
+            Some("Bearer nope"),
+            Some(wrong_password.as_str()),
+            Some(token_as_user.as_str()),
+            Some("Basic not*base64"),
+            Some("Basic"),
+        ] {
+            let headers: Vec<(&str, &str)> = authorization
+                .map(|a| ("authorization", a))
+                .into_iter()
+                .collect();
+            let (status, headers, body) =
+                request_with_headers(s.addr, "GET", path, &headers, Vec::new()).await;
+            assert_eq!(status, 401, "{path} {authorization:?}: {body}");
+            // The browser asks for the password.
+            assert_eq!(
+                headers["www-authenticate"], CHALLENGE,
+                "{path} {authorization:?}"
+            );
+            assert!(
+                !body.contains("li-daye") && !body.contains("no profile"),
+                "{body}"
+            );
+        }
+    }
+    let (status, _, _) = s.page("/preview/qianjiang/li-daye").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = s.page("/preview/qianjiang").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_browser_opens_the_preview_with_the_admin_token_as_the_password() {
+    let s = Server::start(Options::default()).await;
     let path = "/preview/qianjiang/li-daye";
-    let (status, headers, body) = request_with_headers(s.addr, "GET", path, &[], Vec::new()).await;
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(headers["www-authenticate"], "Bearer");
-    assert!(!body.contains("li-daye"), "{body}");
-    let (status, _, body) = request_with_headers(
+    let (_, _, with_bearer) = s.page(path).await;
+    let (status, headers, html) = s.browse(path).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(html, with_bearer);
+    // Any user name, the scheme in any case.
+    for authorization in [
+        basic("", ADMIN),
+        basic("李编辑", ADMIN),
+        basic("editor", ADMIN).replacen("Basic", "basic", 1),
+    ] {
+        let (status, _, body) = request_with_headers(
+            s.addr,
+            "GET",
+            path,
+            &[("authorization", authorization.as_str())],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, html.as_str()),
+            "{authorization}"
+        );
+    }
+    let (status, _, body) = s.browse("/preview/qianjiang").await;
+    assert_eq!(status, 200, "{body}");
+    // The JSON API still takes the Bearer token only.
+    let (status, headers, body) = request_with_headers(
         s.addr,
         "GET",
-        path,
-        &[("authorization", "Bearer nope")],
+        "/v1/qianjiang/status",
+        &[("authorization", basic("editor", ADMIN).as_str())],
         Vec::new(),
     )
     .await;
     assert_eq!(status, 401, "{body}");
-    // Unknown readers are not told apart from known ones without the token.
-    let (status, _) = request(s.addr, "GET", "/preview/qianjiang/nobody", &[], Vec::new()).await;
-    assert_eq!(status, 401);
-    let (status, _, _) = s.page(path).await;
+    assert_eq!(headers["www-authenticate"], "Bearer");
+}
+
+/// The text of an HTML attribute value as the engine escapes it.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of the first `attr="…"` in `html`, unescaped.
+fn attribute(html: &str, attr: &str) -> Option<String> {
+    let start = html.find(&format!("{attr}=\""))? + attr.len() + 2;
+    let len = html[start..].find('"')?;
+    Some(unescape(&html[start..start + len]))
+}
+
+/// The readers an index page lists: each one's id and link.
+fn listed(html: &str) -> Vec<(String, String)> {
+    html.split("<li data-user=")
+        .skip(1)
+        .map(|li| {
+            let li = format!("data-user={li}");
+            (
+                attribute(&li, "data-user").unwrap(),
+                attribute(&li, "href").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `href` resolved against the page at `base` as a browser resolves a relative link.
+fn resolve(base: &str, href: &str) -> String {
+    let (path, query) = href
+        .split_once('?')
+        .map_or((href, None), |(p, q)| (p, Some(q)));
+    let mut segments: Vec<&str> = base.split('/').collect();
+    segments.pop();
+    for segment in path.split('/') {
+        match segment {
+            ".." => {
+                segments.pop();
+            }
+            "." => {}
+            s => segments.push(s),
+        }
+    }
+    let mut out = segments.join("/");
+    if let Some(q) = query {
+        out = format!("{out}?{q}");
+    }
+    out
+}
+
+/// The ids of the profiles the server imported at start.
+fn imported_at_start() -> Vec<String> {
+    std::fs::read_to_string(repo().join("rules/qianjiang/profiles.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_preview_index_lists_the_readers_with_links_to_their_pages() {
+    let s = Server::start(Options::default()).await;
+    // Readers whose ids need escaping in HTML and encoding in URLs, besides the file's.
+    let added = ["a b/c", "x&y\"z", "100%", "é-reader", "?#"];
+    let jsonl: Vec<String> = added
+        .iter()
+        .map(|id| json!({"id": id, "age": 50}).to_string())
+        .collect();
+    let (status, v) = s
+        .admin("POST", "/v1/qianjiang/profiles", &jsonl.join("\n"))
+        .await;
+    assert_eq!((status, v["imported"].as_u64()), (200, Some(5)), "{v}");
+    let mut ids = imported_at_start();
+    ids.extend(added.iter().map(|id| (*id).to_owned()));
+    ids.sort();
+
+    let index = "/preview/qianjiang";
+    let (status, headers, html) = s.browse(index).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains(&format!("· {} readers</div>", ids.len())),
+        "{html}"
+    );
+    assert!(!html.contains("more readers"), "{html}");
+    let readers = listed(&html);
+    let listed_ids: Vec<&str> = readers.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(listed_ids, ids);
+    // Each link opens that reader's page, whose "readers" link leads back here.
+    for (id, href) in &readers {
+        assert!(!href.starts_with('/'), "relative: {href}");
+        let page = resolve(index, href);
+        let (status, _, body) = s.browse(&page).await;
+        assert_eq!(status, 200, "{id}: {page}: {body}");
+        assert_eq!(attribute(&body, "data-user").as_deref(), Some(id.as_str()));
+        let back = attribute(&body, "href").unwrap();
+        assert_eq!(resolve(&page, &back), index, "{id}: {back}");
+    }
+    // What `enter` would give now, as the digest says.
+    let (_, digest) = s
+        .admin("GET", "/v1/qianjiang/users/li-daye/digest", "")
+        .await;
+    let lead = digest["items"][0]["title"].as_str().unwrap();
+    assert!(
+        html.contains(&format!(
+            "<li data-user=\"li-daye\"><a href=\"qianjiang/li-daye\">李大爷 <small>(li-daye)</small></a><div class=\"lead\">digest · 8 item(s) · {}</div></li>",
+            escape(lead)
+        )),
+        "{html}"
+    );
+    // A dry run: nothing recorded.
+    assert!(s.history("li-daye").await.is_empty());
+    // The index with a trailing slash is the same index.
+    let (status, headers, _) = s.browse("/preview/qianjiang/").await;
+    assert_eq!(status, 308);
+    assert_eq!(
+        resolve("/preview/qianjiang/", headers["location"].to_str().unwrap()),
+        index
+    );
+    // An unknown account; a query it does not take.
+    let (status, _, body) = s.browse("/preview/nowhere").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = s.browse("/preview/qianjiang?at=2013-02-21T08:00:00Z").await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn the_preview_index_pages_through_many_readers() {
+    let s = Server::start(Options::default()).await;
+    let added: Vec<String> = (0..1_000).map(|n| format!("r-{n:04}")).collect();
+    let jsonl: Vec<String> = added
+        .iter()
+        .map(|id| json!({"id": id}).to_string())
+        .collect();
+    let (status, v) = s
+        .admin("POST", "/v1/qianjiang/profiles", &jsonl.join("\n"))
+        .await;
+    assert_eq!((status, v["imported"].as_u64()), (200, Some(1_000)), "{v}");
+    let mut ids = imported_at_start();
+    ids.extend(added);
+    ids.sort();
+    assert!(ids.len() > 1_000);
+
+    let index = "/preview/qianjiang";
+    let (status, _, first) = s.browse(index).await;
     assert_eq!(status, 200);
+    assert!(
+        first.contains(&format!("· 1000 of {} readers</div>", ids.len())),
+        "the total"
+    );
+    assert!(!first.contains("‹ first"));
+    let page: Vec<String> = listed(&first).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(page, ids[..1_000]);
+    let next = first
+        .split("<div class=\"more\">")
+        .nth(1)
+        .and_then(|more| attribute(more, "href"))
+        .expect("a link to the next page");
+    assert_eq!(next, format!("qianjiang?after={}", ids[999]));
+    let second_path = resolve(index, &next);
+    let (status, _, second) = s.browse(&second_path).await;
+    assert_eq!(status, 200, "{second}");
+    let rest: Vec<String> = listed(&second).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(rest, ids[1_000..]);
+    assert!(
+        second.contains(&format!("· {} of {} readers</div>", rest.len(), ids.len())),
+        "{second}"
+    );
+    assert!(!second.contains("more readers"), "the last page");
+    let first_href = attribute(second.split("<div class=\"bar\">").nth(1).unwrap(), "href");
+    assert_eq!(
+        first_href.map(|h| resolve(&second_path, &h)).as_deref(),
+        Some(index)
+    );
+}
+
+#[tokio::test]
+async fn a_profile_that_no_longer_fits_is_shown_on_the_index_without_hiding_the_others() {
+    let pkg_dir = tempfile::tempdir().unwrap();
+    let pkg = pkg_dir.path().join("qianjiang");
+    copy_dir(&repo().join("rules/qianjiang"), &pkg);
+    let s = Server::start(Options {
+        package: pkg.clone(),
+        ..Options::default()
+    })
+    .await;
+    // A new schema in which the stored names are of the wrong type (no rule reads them).
+    let schema = std::fs::read_to_string(pkg.join("schema.rules")).unwrap();
+    assert!(schema.contains("  name: string "));
+    std::fs::write(
+        pkg.join("schema.rules"),
+        schema.replace("  name: string ", "  name: int "),
+    )
+    .unwrap();
+    let (status, v) = s.admin("POST", "/v1/qianjiang/reload", "").await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _, body) = s.browse("/preview/qianjiang/li-daye").await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _, html) = s.browse("/preview/qianjiang").await;
+    assert_eq!(status, 200, "{html}");
+    let readers = listed(&html);
+    assert_eq!(readers.len(), imported_at_start().len(), "{html}");
+    let entry = |user: &str| {
+        let li = html
+            .split(&format!("<li data-user=\"{user}\">"))
+            .nth(1)
+            .unwrap();
+        li[..li.find("</li>").unwrap()].to_owned()
+    };
+    let li_daye = entry("li-daye");
+    assert!(
+        li_daye.contains("profile error · 0 item(s) · "),
+        "{li_daye}"
+    );
+    assert!(li_daye.contains("name"), "{li_daye}");
+    // A reader without a name is evaluated as before.
+    let (_, digest) = s
+        .admin("GET", "/v1/qianjiang/users/guest-0221/digest", "")
+        .await;
+    let guest = entry("guest-0221");
+    assert!(
+        guest.contains(&format!(
+            "{} · {} item(s)",
+            digest["outcome"].as_str().unwrap(),
+            digest["items"].as_array().unwrap().len()
+        )),
+        "{guest}"
+    );
 }

@@ -292,6 +292,14 @@ impl Store for SlowStore {
     fn profile_count(&self, a: &str) -> Result<u64, StoreError> {
         self.0.profile_count(a)
     }
+    fn profile_ids(
+        &self,
+        a: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.0.profile_ids(a, after, limit)
+    }
     fn blocks(&self, a: &str) -> Result<Vec<JsonMap>, StoreError> {
         self.0.blocks(a)
     }

@@ -2,6 +2,7 @@
 //! the changes of every waiting caller in one durable transaction (group commit), so
 //! concurrent events share an fsync while each caller's list of writes stays atomic.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -285,6 +286,38 @@ impl Store for RedbStore {
         }
     }
 
+    fn profile_ids(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let txn = self.read()?;
+        let table = txn.open_table(PROFILES).map_err(err)?;
+        // The keys sort by account, then id: the account's profiles are one run of keys,
+        // from `(account, "")` (or just after `(account, after)`) to the next account.
+        let from = match after {
+            Some(id) => Bound::Excluded((account, id)),
+            None => Bound::Included((account, "")),
+        };
+        for entry in table.range((from, Bound::Unbounded)).map_err(err)? {
+            let (key, _) = entry.map_err(err)?;
+            let (a, id) = key.value();
+            if a != account {
+                break;
+            }
+            out.push(id.to_owned());
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn blocks(&self, account: &str) -> Result<Vec<JsonMap>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(BLOCKS).map_err(err)?;
@@ -413,6 +446,11 @@ mod tests {
             assert!(store.has_profiles("a").unwrap());
             assert!(!store.has_profiles("b").unwrap());
             assert!(!store.has_profiles("").unwrap());
+            assert_eq!(store.profile_ids("a", None, 10).unwrap(), ["u"]);
+            assert!(store.profile_ids("a", Some("u"), 10).unwrap().is_empty());
+            assert!(store.profile_ids("a", None, 0).unwrap().is_empty());
+            assert!(store.profile_ids("b", None, 10).unwrap().is_empty());
+            assert!(store.profile_ids("", None, 10).unwrap().is_empty());
         }
         let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(store.history("a", "u").unwrap(), vec![delivery]);
@@ -559,6 +597,15 @@ mod tests {
                 for a in ACCOUNTS {
                     let count = model.profiles.keys().filter(|(ma, _)| *ma == a).count();
                     prop_assert_eq!(store.profile_count(a).unwrap(), count as u64);
+                    // Every page of the listing, from the start or after any id (stored
+                    // or not, before, between and after the stored ones).
+                    let ids: Vec<String> = model.profiles.keys().filter(|(ma, _)| *ma == a).map(|(_, u)| (*u).to_owned()).collect();
+                    for limit in [0, 1, 2, 10] {
+                        for after in [None, Some(""), Some("a"), Some("u"), Some("uu"), Some("v"), Some("w"), Some("z")] {
+                            let page: Vec<String> = ids.iter().filter(|u| after.is_none_or(|x| u.as_str() > x)).take(limit).cloned().collect();
+                            prop_assert_eq!(store.profile_ids(a, after, limit).unwrap(), page, "after {:?}, limit {}", after, limit);
+                        }
+                    }
                     let blocks: Vec<JsonMap> = model.blocks.iter().filter(|((ma, _), _)| *ma == a).map(|(_, b)| b.clone()).collect();
                     prop_assert_eq!(store.blocks(a).unwrap(), blocks);
                     for u in USERS {

@@ -211,6 +211,20 @@ impl Server {
         (status, content_type, body)
     }
 
+    /// `GET path` as a browser sends it once the editor has typed the admin token as the
+    /// password: HTTP Basic auth. The status, the answer's headers and the body.
+    pub async fn browse(&self, path: &str) -> (u16, hyper::HeaderMap, String) {
+        let auth = basic("editor", ADMIN);
+        request_with_headers(
+            self.addr,
+            "GET",
+            path,
+            &[("authorization", auth.as_str())],
+            Vec::new(),
+        )
+        .await
+    }
+
     pub async fn profile(&self, user: &str) -> serde_json::Value {
         let (status, v) = self
             .admin("GET", &format!("/v1/qianjiang/profiles/{user}"), "")
@@ -218,6 +232,16 @@ impl Server {
         assert_eq!(status, 200, "{v}");
         v
     }
+}
+
+/// An `Authorization` header of HTTP Basic auth (RFC 7617).
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }
 
 /// One HTTP/1.1 request on a fresh loopback connection.
