@@ -163,6 +163,27 @@ fn main() {
         );
         return;
     }
+    // `cargo bench --bench scale -- --only 10000x100000`: one row, for profiling.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(only) = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+    {
+        let (rules, blocks) = only.split_once('x').expect("--only RULESxBLOCKS");
+        println!("{header}");
+        row(
+            Shape {
+                rules: rules.parse().expect("rules"),
+                blocks: blocks.parse().expect("blocks"),
+                profiles: 2_000,
+                seed: 1,
+            },
+            20_000,
+            0,
+        );
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("machine: {cores} cores; release build; one event = learn + assemble for one profile");
     println!("\n### Cost per event as rules grow (10k blocks)\n\n{header}");

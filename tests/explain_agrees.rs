@@ -49,11 +49,11 @@ fn disagreement(
         .iter()
         .map(|i| (i.id.clone(), i.section.clone(), i.reason.clone()))
         .collect();
-    let fired: Vec<String> = ex
+    let fired: Vec<std::sync::Arc<str>> = ex
         .rules
         .iter()
         .filter(|r| r.fired())
-        .map(|r| r.name.clone())
+        .map(|r| r.name.as_str().into())
         .collect();
     let chosen_in_picks: usize = ex.picks.iter().map(|p| p.chosen().count()).sum();
     if from_outcome != from_explain

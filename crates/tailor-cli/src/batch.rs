@@ -129,7 +129,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
 struct Summary1 {
     kind: Option<OutcomeKind>,
     items: usize,
-    fired: Vec<String>,
+    fired: Vec<std::sync::Arc<str>>,
     user: String,
 }
 
@@ -150,7 +150,7 @@ struct Summary {
     quiet: usize,
     empty: Vec<String>,
     items: usize,
-    fired: std::collections::HashMap<String, usize>,
+    fired: std::collections::HashMap<std::sync::Arc<str>, usize>,
 }
 
 impl Summary {
@@ -177,7 +177,7 @@ impl Summary {
         engine: Engine,
         index: &Index,
     ) -> String {
-        let mut top: Vec<(&String, &usize)> = self.fired.iter().collect();
+        let mut top: Vec<(&std::sync::Arc<str>, &usize)> = self.fired.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         let top: Vec<String> = top
             .iter()

@@ -458,14 +458,15 @@ fn check(c: &Case, o: &Outcome, ex: &Explanation, catalog: &Catalog) -> Option<S
             );
         }
     }
+    let fired: Vec<String> = o.fired.iter().map(|f| f.to_string()).collect();
     if let Some(want) = &e.fired
-        && *want != o.fired
+        && *want != fired
     {
         let _ = writeln!(out, "  fired: expected (-) and actual (+)");
-        out.push_str(&diff(want, &o.fired, &|s| s.to_owned()));
+        out.push_str(&diff(want, &fired, &|s| s.to_owned()));
     }
     for r in &e.fires {
-        if !o.fired.contains(r) {
+        if !fired.contains(r) {
             let why = match ex.rule(r).map(|x| &x.status) {
                 None => "there is no such rule".to_owned(),
                 Some(RuleStatus::WhenFalse { facts }) => facts
@@ -486,7 +487,7 @@ fn check(c: &Case, o: &Outcome, ex: &Explanation, catalog: &Catalog) -> Option<S
         }
     }
     for r in &e.not_fired {
-        if o.fired.contains(r) {
+        if fired.contains(r) {
             let _ = writeln!(out, "  not_fired: rule `{r}` fired");
         }
     }

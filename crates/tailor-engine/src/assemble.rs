@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::data::{Block, Catalog, Delivery, Event, History};
 use crate::eval::Ctx;
 use crate::fast::picks::sort_by_keys;
-use crate::ir::{CEdition, COrder, CPick, CRule};
+use crate::ir::{CEdition, CExpr, COrder, CPick, CRule};
 use crate::learn::Learning;
 use crate::outcome::{DigestItem, Outcome, OutcomeKind, PickSource, ScriptError};
 use crate::package::Package;
@@ -53,15 +53,21 @@ pub(crate) fn fires(r: &CRule, ctx: &Ctx<'_>, past: &[Delivery], t: Timestamp) -
             None => true,
             Some(w) => ctx.holds(w).unwrap_or(false),
         }
-        && match r.cap {
-            None => true,
-            Some(cap) => {
-                past.iter()
-                    .filter(|d| in_window(d, t, cap.per) && d.fired.contains(&r.name))
-                    .count()
-                    < cap.count
-            }
+        && under_cap(r, past, t)
+}
+
+/// The rule's `cap` (if any) leaves room: it fired in fewer past deliveries within the
+/// window than the cap allows.
+pub(crate) fn under_cap(r: &CRule, past: &[Delivery], t: Timestamp) -> bool {
+    match r.cap {
+        None => true,
+        Some(cap) => {
+            past.iter()
+                .filter(|d| in_window(d, t, cap.per) && d.fired.contains(&r.name))
+                .count()
+                < cap.count
         }
+    }
 }
 
 /// The ids delivered to the user within the repeat window.
@@ -80,26 +86,29 @@ pub(crate) fn recently_delivered<'a>(
     }
 }
 
-/// Step 3: eligibility.
+/// The drops of the fired rules, in evaluation order.
+pub(crate) fn fired_drops<'a>(fired: &[(usize, &'a CRule)]) -> Vec<&'a CExpr> {
+    fired.iter().flat_map(|(_, r)| r.drops()).collect()
+}
+
+/// Step 3: eligibility, under the fired rules' drops.
 pub(crate) fn eligible(
     b: &Block,
     t: Timestamp,
     recent: &HashSet<&str>,
-    fired: &[(usize, &CRule)],
+    drops: &[&CExpr],
     ctx: &Ctx<'_>,
 ) -> bool {
     let published = b.published().is_some_and(|p| p <= t);
     let unexpired = b.expires().is_none_or(|e| t < e);
-    let fresh = !recent.contains(b.id());
+    let fresh = recent.is_empty() || !recent.contains(b.id());
     published
         && unexpired
         && fresh
-        && !fired.iter().any(|(_, r)| {
-            // A drop whose script call fails counts as holding: the block is not
-            // chosen (§8).
-            r.drops()
-                .any(|d| ctx.with_block(b).holds(d).unwrap_or(true))
-        })
+        // A drop whose script call fails counts as holding: the block is not chosen (§8).
+        && !drops
+            .iter()
+            .any(|d| ctx.with_block(b).holds(d).unwrap_or(true))
 }
 
 /// The blocks chosen so far.
@@ -233,6 +242,22 @@ impl Package {
         self.assemble(event, &learning, catalog, history)
     }
 
+    /// Rule matching alone: the indexes (evaluation order) of the rules that answer the
+    /// event's kind and whose `when` holds for `profile` as given — no learning, no caps,
+    /// no assembly. The reference for [`crate::Index::matching_rules`] and for the peers
+    /// in `benches/peers.rs`.
+    pub fn matching_rules(&self, event: &Event, profile: &crate::Profile) -> Vec<usize> {
+        let errors = RefCell::new(Vec::new());
+        let ctx = self.context(event, profile, &errors);
+        self.compiled()
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| fires(r, &ctx, &[], event.at))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Assembly (§10) for a profile that has already learned from the event.
     pub fn assemble(
         &self,
@@ -267,11 +292,12 @@ impl Package {
             .enumerate()
             .filter(|(_, r)| fires(r, &ctx, past, t))
             .collect();
-        outcome.fired = fired.iter().map(|(_, r)| r.name.clone()).collect();
+        outcome.fired = fired.iter().map(|(_, r)| r.name.as_str().into()).collect();
 
         // 3. Eligibility.
         let recent = recently_delivered(ed, past, t);
-        let is_eligible = |b: &Block| eligible(b, t, &recent, &fired, &ctx);
+        let drops = fired_drops(&fired);
+        let is_eligible = |b: &Block| eligible(b, t, &recent, &drops, &ctx);
 
         // 4. Picks, in evaluation order and source order within a rule.
         let mut state = State::new(ed.sections.len());

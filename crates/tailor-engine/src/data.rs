@@ -17,7 +17,9 @@ use crate::value::{Value, from_json, json_kind};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub values: Vec<Option<Value>>,
-    pub raw: serde_json::Map<String, serde_json::Value>,
+    /// The profile as JSON (shared: an evaluation clones the profile to learn, and most
+    /// evaluations learn nothing).
+    pub raw: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Profile {

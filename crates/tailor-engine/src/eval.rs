@@ -49,6 +49,17 @@ impl<'a> Ctx<'a> {
         Ok(matches!(self.eval(e)?, Some(Value::Bool(true))))
     }
 
+    /// A constant or a profile or block field, borrowed: `Some(None)` when missing,
+    /// `None` for any other expression.
+    fn operand<'v>(&'v self, e: &'v CExpr) -> Option<Option<&'v Value>> {
+        match e {
+            CExpr::Const(v) => Some(Some(v)),
+            CExpr::Profile(slot) => Some(self.profile.get(*slot)),
+            CExpr::Block(slot) => Some(self.block.and_then(|b| b.get(*slot))),
+            _ => None,
+        }
+    }
+
     pub fn eval(&self, e: &CExpr) -> EvalResult {
         Ok(match e {
             CExpr::Const(v) => Some(v.clone()),
@@ -153,10 +164,14 @@ impl<'a> Ctx<'a> {
             },
             CExpr::And(a, b) => Some(Value::Bool(self.holds(a)? && self.holds(b)?)),
             CExpr::Or(a, b) => Some(Value::Bool(self.holds(a)? || self.holds(b)?)),
-            CExpr::Binary(op, a, b) => {
-                let (x, y) = (self.eval(a)?, self.eval(b)?);
-                binary(*op, x, y)
-            }
+            CExpr::Binary(op, a, b) => match (self.operand(a), self.operand(b)) {
+                // Constants and fields are compared in place, without cloning them.
+                (Some(x), Some(y)) => binary_ref(*op, x, y),
+                _ => {
+                    let (x, y) = (self.eval(a)?, self.eval(b)?);
+                    binary(*op, x, y)
+                }
+            },
             CExpr::Matches(s, re) => Some(Value::Bool(match self.eval(s)? {
                 Some(Value::Str(s)) => re.is_match(&s),
                 _ => false,
@@ -204,6 +219,16 @@ pub fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// The elements of a set or list.
+/// Some element of `a` (a set or list) is in `b`; without collecting `a`'s elements.
+fn intersects(a: &Value, b: &Value) -> bool {
+    match a {
+        Value::StrSet(s) => s.iter().any(|x| contains(b, &Value::Str(x.clone()))),
+        Value::IntSet(s) => s.iter().any(|x| contains(b, &Value::Int(*x))),
+        Value::List(l) => l.iter().any(|x| contains(b, x)),
+        _ => false,
+    }
+}
+
 fn elements(v: &Value) -> Option<Vec<Value>> {
     match v {
         Value::StrSet(s) => Some(s.iter().map(|x| Value::Str(x.clone())).collect()),
@@ -254,6 +279,10 @@ fn contains(set: &Value, x: &Value) -> bool {
 }
 
 fn binary(op: BinaryOp, x: Option<Value>, y: Option<Value>) -> Option<Value> {
+    binary_ref(op, x.as_ref(), y.as_ref())
+}
+
+pub(crate) fn binary_ref(op: BinaryOp, x: Option<&Value>, y: Option<&Value>) -> Option<Value> {
     use BinaryOp::*;
     let (Some(a), Some(b)) = (x, y) else {
         // Missing: comparisons are false, arithmetic is missing.
@@ -264,25 +293,22 @@ fn binary(op: BinaryOp, x: Option<Value>, y: Option<Value>) -> Option<Value> {
     };
     let bool_ = |b: bool| Some(Value::Bool(b));
     match op {
-        Eq => bool_(equal(&a, &b)),
-        Ne => bool_(!equal(&a, &b)),
-        Lt => bool_(compare(&a, &b) == Some(Ordering::Less)),
+        Eq => bool_(equal(a, b)),
+        Ne => bool_(!equal(a, b)),
+        Lt => bool_(compare(a, b) == Some(Ordering::Less)),
         Le => bool_(matches!(
-            compare(&a, &b),
+            compare(a, b),
             Some(Ordering::Less | Ordering::Equal)
         )),
-        Gt => bool_(compare(&a, &b) == Some(Ordering::Greater)),
+        Gt => bool_(compare(a, b) == Some(Ordering::Greater)),
         Ge => bool_(matches!(
-            compare(&a, &b),
+            compare(a, b),
             Some(Ordering::Greater | Ordering::Equal)
         )),
-        In => bool_(contains(&b, &a)),
-        NotIn => bool_(!contains(&b, &a)),
-        Intersects => bool_(match elements(&a) {
-            Some(xs) => xs.iter().any(|x| contains(&b, x)),
-            None => false,
-        }),
-        Add | Sub | Mul | Div | Rem => arith(op, a, b),
+        In => bool_(contains(b, a)),
+        NotIn => bool_(!contains(b, a)),
+        Intersects => bool_(intersects(a, b)),
+        Add | Sub | Mul | Div | Rem => arith(op, a.clone(), b.clone()),
         And | Or => None,
     }
 }

@@ -35,6 +35,10 @@ pub struct Index {
     fallback_access: Vec<Option<PickAccess>>,
     /// Some fired rule's drop calls a script: picks then take the reference path.
     script_drops: Vec<bool>,
+    /// Per event kind: some rule answers it (the fallback applies only then).
+    answered: Vec<bool>,
+    /// The rules' names, shared with every outcome.
+    names: Vec<std::sync::Arc<str>>,
 }
 
 /// Index statistics, for `tailor batch` and the benches.
@@ -88,6 +92,11 @@ impl Index {
                 .iter()
                 .map(|r| r.drops().any(calls_script))
                 .collect(),
+            answered: tailor_lang::ast::EventKind::ALL
+                .iter()
+                .map(|k| c.rules.iter().any(|r| r.answers(*k)))
+                .collect(),
+            names: c.rules.iter().map(|r| r.name.as_str().into()).collect(),
             package: package.clone(),
             catalog,
         }
@@ -109,6 +118,17 @@ impl Index {
         }
     }
 
+    /// Rule matching alone, by index: the same list as [`Package::matching_rules`].
+    pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
+        let errors = RefCell::new(Vec::new());
+        let ctx = self.package.context(event, profile, &errors);
+        let mut matched = Vec::new();
+        let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
+        self.rules
+            .matching(event.kind, profile, &holds, &mut matched);
+        matched.into_iter().map(|r| r as usize).collect()
+    }
+
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
     pub fn evaluate(&self, event: &Event, profile: &Profile, history: &History) -> Outcome {
         let pkg = &self.package;
@@ -128,25 +148,35 @@ impl Index {
         }
         let ctx = pkg.context(event, profile, &errors);
 
-        // Fired rules: only the index's candidates are evaluated, in evaluation order.
-        let mut candidates = Vec::new();
-        self.rules.candidates(event.kind, profile, &mut candidates);
-        let fired: Vec<(usize, &CRule)> = candidates
+        // Fired rules: the index's matches (in evaluation order) that are under their cap.
+        let mut matched = Vec::new();
+        let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
+        self.rules
+            .matching(event.kind, profile, &holds, &mut matched);
+        let fired: Vec<(usize, &CRule)> = matched
             .iter()
             .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
-            .filter(|(_, r)| crate::assemble::fires(r, &ctx, past, t))
+            .filter(|(_, r)| crate::assemble::under_cap(r, past, t))
             .collect();
-        outcome.fired = fired.iter().map(|(_, r)| r.name.clone()).collect();
+        outcome.fired = fired
+            .iter()
+            .filter_map(|(i, _)| self.names.get(*i).cloned())
+            .collect();
 
         let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
         let script_drops = fired
             .iter()
             .any(|(i, _)| self.script_drops.get(*i).copied().unwrap_or(true));
+        let drops = crate::assemble::fired_drops(&fired);
         let eligible =
-            |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &fired, &ctx);
+            |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &drops, &ctx);
 
         let mut state = crate::assemble::State::new(ed.sections.len());
         for (ri, (rule_index, rule)) in fired.iter().enumerate() {
+            // Once the digest has `max` items no pick has room: the rest add nothing.
+            if state.len() >= ed.max {
+                break;
+            }
             for (pi, pick) in rule.picks().enumerate() {
                 let access = self
                     .access
@@ -166,7 +196,7 @@ impl Index {
                 );
             }
         }
-        if state.len() < ed.min && c.rules.iter().any(|r| r.answers(event.kind)) {
+        if state.len() < ed.min && self.answered.get(event.kind as usize) == Some(&true) {
             for (pi, pick) in ed.fallback.iter().enumerate() {
                 let access = self.fallback_access.get(pi).and_then(Option::as_ref);
                 let source = PickSource::Fallback { pick: pi };
@@ -221,60 +251,45 @@ impl Index {
         };
         let blocks = self.catalog.blocks();
         let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
-        let order = static_order(&pick.order);
-        let found: Vec<u32> = match (access, order) {
-            (Some(a), order) => {
-                let mut ids = Vec::new();
-                section.lookup(a, ctx.profile, &mut ids);
-                match order.and_then(|o| section.order(o)) {
-                    // Few candidates: keep the pre-sorted order's ranks.
-                    Some(sorted) if ids.len() * 8 < sorted.len() => {
-                        let mut keyed: Vec<(u32, Option<Value>)> = ids
-                            .into_iter()
-                            .map(|p| (p, block(p).and_then(|b| key(b, &pick.order, ctx))))
-                            .collect();
-                        sort_by_keys(&mut keyed, descending(&pick.order));
-                        keyed.into_iter().map(|(p, _)| p).collect()
-                    }
-                    Some(sorted) => {
-                        let wanted: HashSet<u32> = ids.into_iter().collect();
-                        sorted
-                            .iter()
-                            .copied()
-                            .filter(|p| wanted.contains(p))
-                            .collect()
-                    }
-                    None => self.dynamic_order(&ids, pick, ctx, eligible),
-                }
-            }
-            (None, Some(o)) => match section.order(o) {
-                Some(sorted) => {
-                    // Walk the pre-sorted section and stop when the pick is full.
-                    let mut taken = 0;
-                    for &p in sorted {
-                        let Some(b) = block(p) else { continue };
-                        if self.takes(b, pick, ctx, eligible, state) {
-                            state.choose(pick, b, reason, source, ed);
-                            taken += 1;
-                            if taken == room {
-                                break;
-                            }
-                        }
-                    }
-                    return;
-                }
-                None => self.dynamic_order(&section.blocks, pick, ctx, eligible),
-            },
-            (None, None) => self.dynamic_order(&section.blocks, pick, ctx, eligible),
-        };
         let mut taken = 0;
-        for p in found {
-            let Some(b) = block(p) else { continue };
-            if self.takes(b, pick, ctx, eligible, state) {
+        // Offer one block; true when the pick is full.
+        let mut offer = |p: u32, state: &mut crate::assemble::State| {
+            if let Some(b) = block(p)
+                && self.takes(b, pick, ctx, eligible, state)
+            {
                 state.choose(pick, b, reason, source, ed);
                 taken += 1;
-                if taken == room {
-                    break;
+            }
+            taken == room
+        };
+        match (
+            access,
+            static_order(&pick.order).and_then(|o| section.order_index(o)),
+        ) {
+            // Matching blocks in the pick's order, merged from the posting lists.
+            (Some(a), Some(o)) => section.walk(a, o, ctx.profile, &mut |p| offer(p, state)),
+            // The whole section, pre-sorted.
+            (None, Some(o)) => {
+                for &p in section.order_at(o) {
+                    if offer(p, state) {
+                        break;
+                    }
+                }
+            }
+            // An order computed per block: sort the candidates as the reference does.
+            (access, None) => {
+                let mut ids = Vec::new();
+                let ids = match access {
+                    Some(a) => {
+                        section.lookup(a, ctx.profile, &mut ids);
+                        &ids
+                    }
+                    None => &section.blocks,
+                };
+                for p in self.dynamic_order(ids, pick, ctx, eligible) {
+                    if offer(p, state) {
+                        break;
+                    }
                 }
             }
         }

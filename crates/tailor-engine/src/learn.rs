@@ -176,8 +176,12 @@ impl Package {
         };
         // Keep the typed values and the stored JSON in step.
         match &new {
-            Some(v) => set_json(&mut profile.raw, &path, v.to_json(tz)),
-            None => unset_json(&mut profile.raw, &path),
+            Some(v) => set_json(
+                std::sync::Arc::make_mut(&mut profile.raw),
+                &path,
+                v.to_json(tz),
+            ),
+            None => unset_json(std::sync::Arc::make_mut(&mut profile.raw), &path),
         }
         if let Some(s) = profile.values.get_mut(slot) {
             *s = new;

@@ -512,7 +512,7 @@ impl<'p> Linter<'p> {
         let c = self.pkg.compiled();
         let profile = Profile {
             values: vec![None; c.profile.len()],
-            raw: serde_json::Map::new(),
+            raw: Default::default(),
         };
         let event = Event::new(EventKind::Enter, jiff::Timestamp::UNIX_EPOCH);
         let errors = std::cell::RefCell::new(Vec::new());

@@ -83,7 +83,8 @@ pub struct Outcome {
     pub reason: Option<String>,
     pub items: Vec<DigestItem>,
     /// Fired rules in evaluation order.
-    pub fired: Vec<String>,
+    /// Shared with the index's rule names: an event allocates no string per fired rule.
+    pub fired: Vec<std::sync::Arc<str>>,
     pub errors: Vec<ScriptError>,
     pub learned: Vec<Learned>,
 }
@@ -122,7 +123,10 @@ impl Outcome {
             })
             .collect();
         o.insert("items".into(), J::Array(items));
-        o.insert("fired".into(), json!(self.fired));
+        o.insert(
+            "fired".into(),
+            json!(self.fired.iter().map(|f| &**f).collect::<Vec<&str>>()),
+        );
         let errors: Vec<J> = self
             .errors
             .iter()
@@ -172,7 +176,7 @@ impl Outcome {
             at: self.at,
             event: self.event,
             blocks: self.items.iter().map(|i| i.id.clone()).collect(),
-            fired: self.fired.clone(),
+            fired: self.fired.iter().map(|f| f.to_string()).collect(),
         })
     }
 }

@@ -246,7 +246,10 @@ impl Package {
         )?;
         Ok(records
             .into_iter()
-            .map(|(values, raw)| Profile { values, raw })
+            .map(|(values, raw)| Profile {
+                values,
+                raw: raw.into(),
+            })
             .collect())
     }
 
@@ -259,7 +262,10 @@ impl Package {
             return Err("a profile needs a string `id`".to_owned());
         }
         match crate::data::record_values(&self.inner.compiled.profile, &obj) {
-            Ok(values) => Ok(Profile { values, raw: obj }),
+            Ok(values) => Ok(Profile {
+                values,
+                raw: obj.into(),
+            }),
             Err(errors) => Err(errors
                 .into_iter()
                 .map(|(f, t, found)| format!("field `{f}` expected {}, found {found}", t.name()))

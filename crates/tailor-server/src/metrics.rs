@@ -91,7 +91,11 @@ impl Metrics {
     }
 
     /// Rules fired by a recorded evaluation.
-    pub fn fired<'a>(&self, account: &str, rules: impl IntoIterator<Item = &'a String>) {
+    pub fn fired<'a>(
+        &self,
+        account: &str,
+        rules: impl IntoIterator<Item = &'a std::sync::Arc<str>>,
+    ) {
         for rule in rules {
             self.fires.add(
                 format!("account=\"{}\",rule=\"{}\"", esc(account), esc(rule)),

@@ -286,7 +286,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         writes.push(Write::PutProfile {
             account: name.to_owned(),
             id: user.clone(),
-            profile: p.clone(),
+            profile: (**p).clone(),
         });
     }
     let committing = gate.as_ref().is_none_or(|g| {
@@ -328,7 +328,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
 
     // Committed: the caches may now show it.
     if let Some(p) = learned_profile {
-        account.cache_profile(&user, Some(p));
+        account.cache_profile(&user, Some(std::sync::Arc::unwrap_or_clone(p)));
     }
     let recorded = delivered.is_some();
     match delivered {

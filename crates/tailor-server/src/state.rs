@@ -309,7 +309,7 @@ pub fn open_account(
             .map(|p| Write::PutProfile {
                 account: name.clone(),
                 id: p.id().to_owned(),
-                profile: p.raw,
+                profile: std::sync::Arc::unwrap_or_clone(p.raw),
             })
             .collect();
         for chunk in writes.chunks(1000) {

@@ -5,8 +5,8 @@
 //! when it is full; the full `where` and eligibility are still checked for every block it
 //! takes, so the result is exactly the reference evaluator's.
 
+use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use tailor_lang::ast::{BinaryOp, Type};
 
@@ -153,8 +153,19 @@ fn conjunct_access(e: &CExpr, c: &Compiled) -> Option<PickAccess> {
 pub(crate) struct SectionIndex {
     /// Catalog positions of the section's blocks, in id order.
     pub(crate) blocks: Vec<u32>,
-    orders: HashMap<StaticOrder, Vec<u32>>,
-    postings: HashMap<(usize, Key), Vec<u32>>,
+    /// The section's blocks (catalog positions) sorted by each static order its picks use.
+    orders: Vec<(StaticOrder, Vec<u32>)>,
+    postings: FxHashMap<(usize, Key), Posting>,
+}
+
+/// The blocks of one section whose field holds (or contains) one key.
+#[derive(Debug, Default)]
+struct Posting {
+    /// Catalog positions, in id order.
+    positions: Vec<u32>,
+    /// Per static order (as in [`SectionIndex::orders`]): the blocks' ranks in that
+    /// order, ascending — walking them walks the matching blocks in the pick's order.
+    ranks: Vec<Vec<u32>>,
 }
 
 /// The reference's order: keys compared by §7 (descending when asked), missing last, ties
@@ -177,6 +188,15 @@ fn order_key(b: &Block, o: StaticOrder) -> Option<Value> {
             b.get(crate::schema::block::PUBLISHED).cloned()
         }
         StaticOrder::Asc(s) | StaticOrder::Desc(s) => b.get(s).cloned(),
+    }
+}
+
+fn keys_of(v: Option<&Value>) -> Vec<Key> {
+    match v {
+        Some(Value::StrSet(s)) => s.iter().map(|x| Key::Str(x.clone())).collect(),
+        Some(Value::IntSet(s)) => s.iter().map(|x| Key::Int(*x)).collect(),
+        Some(v) => Key::of(v).into_iter().collect(),
+        None => Vec::new(),
     }
 }
 
@@ -208,58 +228,143 @@ impl SectionIndex {
                 matches!(o, StaticOrder::Newest | StaticOrder::Desc(_)),
             );
             idx.orders
-                .insert(o, keyed.into_iter().map(|(p, _)| p).collect());
+                .push((o, keyed.into_iter().map(|(p, _)| p).collect()));
         }
         for &slot in slots {
             for &p in &blocks {
-                let Some(b) = get(p) else { continue };
-                let keys: Vec<Key> = match b.get(slot) {
-                    Some(Value::StrSet(s)) => s.iter().map(|x| Key::Str(x.clone())).collect(),
-                    Some(Value::IntSet(s)) => s.iter().map(|x| Key::Int(*x)).collect(),
-                    Some(v) => Key::of(v).into_iter().collect(),
-                    None => Vec::new(),
-                };
-                for k in keys {
-                    idx.postings.entry((slot, k)).or_default().push(p);
+                for k in keys_of(get(p).and_then(|b| b.get(slot))) {
+                    let posting = idx.postings.entry((slot, k)).or_default();
+                    if posting.positions.last() != Some(&p) {
+                        posting.positions.push(p);
+                    }
+                }
+            }
+        }
+        // Ranks: walk each order once and append to the postings of the block's keys.
+        for (oi, (_, sorted)) in idx.orders.iter().enumerate() {
+            for posting in idx.postings.values_mut() {
+                posting.ranks.push(Vec::new());
+            }
+            for (rank, &p) in sorted.iter().enumerate() {
+                let rank = u32::try_from(rank).unwrap_or(u32::MAX);
+                for &slot in slots {
+                    for k in keys_of(get(p).and_then(|b| b.get(slot))) {
+                        if let Some(list) = idx
+                            .postings
+                            .get_mut(&(slot, k))
+                            .and_then(|posting| posting.ranks.get_mut(oi))
+                            && list.last() != Some(&rank)
+                        {
+                            list.push(rank);
+                        }
+                    }
                 }
             }
         }
         idx
     }
 
-    pub(crate) fn order(&self, o: StaticOrder) -> Option<&[u32]> {
-        self.orders.get(&o).map(Vec::as_slice)
+    /// Where `o` is among the section's pre-sorted orders.
+    pub(crate) fn order_index(&self, o: StaticOrder) -> Option<usize> {
+        self.orders.iter().position(|(x, _)| *x == o)
+    }
+
+    /// The section's blocks in the pre-sorted order at `order`.
+    pub(crate) fn order_at(&self, order: usize) -> &[u32] {
+        self.orders.get(order).map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// The posting lists an access predicate selects for this profile.
+    fn postings<'s>(&'s self, access: &PickAccess, profile: &Profile) -> Vec<&'s Posting> {
+        let get = |slot: usize, k: Key| self.postings.get(&(slot, k));
+        match access {
+            PickAccess::Keys(slot, keys) => {
+                keys.iter().filter_map(|k| get(*slot, k.clone())).collect()
+            }
+            PickAccess::ProfileValue(slot, p) => profile
+                .get(*p)
+                .and_then(Key::of)
+                .and_then(|k| get(*slot, k))
+                .into_iter()
+                .collect(),
+            PickAccess::ProfileSet(slot, p) => match profile.get(*p) {
+                Some(Value::StrSet(s)) => s
+                    .iter()
+                    .filter_map(|x| get(*slot, Key::Str(x.clone())))
+                    .collect(),
+                Some(Value::IntSet(s)) => {
+                    s.iter().filter_map(|x| get(*slot, Key::Int(*x))).collect()
+                }
+                _ => Vec::new(),
+            },
+        }
     }
 
     /// Candidate positions for an access predicate, in id order, without duplicates.
     pub(crate) fn lookup(&self, access: &PickAccess, profile: &Profile, out: &mut Vec<u32>) {
         out.clear();
-        let mut add = |slot: usize, k: Key| {
-            if let Some(p) = self.postings.get(&(slot, k)) {
-                out.extend_from_slice(p);
-            }
-        };
-        match access {
-            PickAccess::Keys(slot, keys) => keys.iter().for_each(|k| add(*slot, k.clone())),
-            PickAccess::ProfileValue(slot, p) => {
-                if let Some(k) = profile.get(*p).and_then(Key::of) {
-                    add(*slot, k);
-                }
-            }
-            PickAccess::ProfileSet(slot, p) => match profile.get(*p) {
-                Some(Value::StrSet(s)) => s.iter().for_each(|x| add(*slot, Key::Str(x.clone()))),
-                Some(Value::IntSet(s)) => s.iter().for_each(|x| add(*slot, Key::Int(*x))),
-                _ => {}
-            },
+        for posting in self.postings(access, profile) {
+            out.extend_from_slice(&posting.positions);
         }
         out.sort_unstable();
         out.dedup();
+    }
+
+    /// Visit the blocks an access predicate selects, in the pre-sorted order `order`
+    /// (an index from [`SectionIndex::order_index`]), each once, until `visit` says stop.
+    /// Several posting lists are merged by rank, lazily, so a pick that fills early
+    /// never looks at the rest.
+    pub(crate) fn walk(
+        &self,
+        access: &PickAccess,
+        order: usize,
+        profile: &Profile,
+        visit: &mut dyn FnMut(u32) -> bool,
+    ) {
+        let Some((_, sorted)) = self.orders.get(order) else {
+            return;
+        };
+        let mut lists: Vec<&[u32]> = self
+            .postings(access, profile)
+            .into_iter()
+            .filter_map(|p| p.ranks.get(order).map(Vec::as_slice))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let at = |rank: u32| sorted.get(rank as usize).copied();
+        if let [only] = lists.as_slice() {
+            for &rank in *only {
+                if let Some(p) = at(rank)
+                    && visit(p)
+                {
+                    return;
+                }
+            }
+            return;
+        }
+        // k-way merge over the heads; k is the number of the profile's keys (small).
+        loop {
+            let Some(min) = lists.iter().filter_map(|l| l.first().copied()).min() else {
+                return;
+            };
+            for l in &mut lists {
+                if let [first, rest @ ..] = *l
+                    && *first == min
+                {
+                    *l = rest;
+                }
+            }
+            if let Some(p) = at(min)
+                && visit(p)
+            {
+                return;
+            }
+        }
     }
 }
 
 /// The static orders and posting slots the package's picks of one section use.
 pub(crate) fn needs(c: &Compiled, section: usize) -> (Vec<StaticOrder>, Vec<usize>) {
-    let mut orders = vec![StaticOrder::Newest, StaticOrder::Oldest];
+    let mut orders = Vec::new();
     let mut slots = Vec::new();
     let picks = c
         .rules

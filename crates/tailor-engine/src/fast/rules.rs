@@ -2,14 +2,19 @@
 //! normal form, and every conjunction is indexed by one *access predicate* — a conjunct
 //! that must hold for the conjunction to hold (`"taiwan" in profile.interests`,
 //! `profile.city == "杭州"`, `profile.age >= 60`). An event looks up the profile's values
-//! in the posting lists to get the candidate rules; only candidates have their `when`
-//! evaluated in full, so `fired` stays exact while most rules are never looked at.
+//! in the posting lists to get the candidate conjunctions; only their *remainder* is
+//! evaluated — the other conjuncts, and the access predicate itself when the index only
+//! over-approximates it (ranges, map entries). A conjunction whose access predicate is
+//! exact and alone (`"taiwan" in profile.interests`) matches by lookup, with nothing
+//! evaluated. `when` is two-valued (`and`/`or` over `holds`, missing is false), so a rule
+//! fires exactly when one of its conjunctions holds, and `fired` stays exact.
 //!
 //! Rules that cannot be indexed (no access predicate in some conjunction, too many
 //! conjunctions, or script calls, whose failures must be reported exactly as the
-//! reference evaluator reports them) are checked for every event of their kinds.
+//! reference evaluator reports them) have their whole `when` checked for every event of
+//! their kinds.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use tailor_lang::ast::{BinaryOp, Type};
 
@@ -62,21 +67,92 @@ enum Access {
     Below { slot: usize, threshold: f64 },
 }
 
-/// The rule index of one event kind.
+impl Access {
+    /// Whether the index answers the predicate exactly (a hit means it holds), so that
+    /// it need not be evaluated again. Ranges and map entries are over-approximations.
+    fn exact(&self) -> bool {
+        matches!(self, Access::SetHas(..) | Access::Equal(..))
+    }
+}
+
+/// One conjunction of a rule's DNF, as posting lists hold it: the rule, and where its
+/// remainder is in [`RuleIndex::atoms`]. Entries are small and hold no pointers, so a
+/// candidate whose remainder is empty costs no memory access beyond its posting list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    rule: u32,
+    start: u32,
+    end: u32,
+}
+
+/// A remainder conjunct, compiled: comparisons of profile fields and constants are
+/// evaluated in place (exactly as `Ctx::eval` evaluates them); anything else through
+/// the expression evaluator.
+#[derive(Debug)]
+enum Atom {
+    Compare(BinaryOp, Operand, Operand),
+    Expr(CExpr),
+}
+
+#[derive(Debug)]
+enum Operand {
+    Profile(usize),
+    Const(Value),
+}
+
+impl Operand {
+    fn of(e: &CExpr) -> Option<Operand> {
+        match e {
+            CExpr::Profile(s) => Some(Operand::Profile(*s)),
+            CExpr::Const(v) => Some(Operand::Const(v.clone())),
+            _ => None,
+        }
+    }
+
+    fn get<'a>(&'a self, profile: &'a Profile) -> Option<&'a Value> {
+        match self {
+            Operand::Profile(s) => profile.get(*s),
+            Operand::Const(v) => Some(v),
+        }
+    }
+}
+
+impl Atom {
+    fn compile(e: &CExpr) -> Atom {
+        if let CExpr::Binary(op, a, b) = e
+            && let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b))
+        {
+            return Atom::Compare(*op, x, y);
+        }
+        Atom::Expr(e.clone())
+    }
+
+    fn holds(&self, profile: &Profile, holds: &dyn Fn(&CExpr) -> bool) -> bool {
+        match self {
+            Atom::Compare(op, a, b) => matches!(
+                crate::eval::binary_ref(*op, a.get(profile), b.get(profile)),
+                Some(Value::Bool(true))
+            ),
+            Atom::Expr(e) => holds(e),
+        }
+    }
+}
+
+/// The rule index of one event kind: posting lists of conjunction entries.
 #[derive(Debug, Default)]
 pub(crate) struct KindIndex {
-    /// Rules checked for every event of this kind.
-    always: Vec<u32>,
-    set_has: HashMap<(usize, Key), Vec<u32>>,
+    /// Conjunctions checked for every event of this kind (a rule's whole `when`).
+    always: Vec<Entry>,
+    set_has: HashMap<(usize, Key), Vec<Entry>>,
     set_slots: Vec<usize>,
-    equal: HashMap<(usize, Key), Vec<u32>>,
+    equal: HashMap<(usize, Key), Vec<Entry>>,
     equal_slots: Vec<usize>,
-    map_key: HashMap<(usize, std::sync::Arc<str>), Vec<u32>>,
+    map_key: HashMap<(usize, std::sync::Arc<str>), Vec<Entry>>,
     map_slots: Vec<usize>,
-    /// Per slot: (threshold, rule), sorted by threshold ascending.
-    above: HashMap<usize, Vec<(f64, u32)>>,
-    /// Per slot: (threshold, rule), sorted by threshold descending.
-    below: HashMap<usize, Vec<(f64, u32)>>,
+    /// Per slot: (threshold, entry), sorted by threshold ascending.
+    above: HashMap<usize, Vec<(f64, Entry)>>,
+    /// Per slot: (threshold, entry), sorted by threshold descending.
+    below: HashMap<usize, Vec<(f64, Entry)>>,
     pub(crate) indexed: usize,
 }
 
@@ -84,6 +160,8 @@ pub(crate) struct KindIndex {
 #[derive(Debug)]
 pub(crate) struct RuleIndex {
     kinds: Vec<KindIndex>,
+    /// Every conjunction's remainder, back to back.
+    atoms: Vec<Atom>,
 }
 
 fn has_script(e: &CExpr, c: &Compiled, depth: usize) -> bool {
@@ -226,17 +304,26 @@ fn range(op: BinaryOp, slot: usize, v: &Value, flipped: bool, c: &Compiled) -> O
     })
 }
 
-/// The best access predicate of a conjunction: membership and equality before ranges.
-fn best_access(conj: &[&CExpr], c: &Compiled) -> Option<Access> {
-    let found: Vec<Access> = conj.iter().filter_map(|e| access(e, c)).collect();
-    let mut range = None;
-    for a in found {
-        match a {
-            Access::SetHas(..) | Access::Equal(..) | Access::MapKey(..) => return Some(a),
-            other => range = range.or(Some(other)),
-        }
-    }
-    range
+/// The best access predicate of a conjunction — membership and equality before map
+/// entries before ranges — and the conjunction's remainder under it.
+fn best_access(conj: &[&CExpr], c: &Compiled) -> Option<(Access, Vec<CExpr>)> {
+    let rank = |a: &Access| match a {
+        Access::SetHas(..) | Access::Equal(..) => 0,
+        Access::MapKey(..) => 1,
+        Access::Above { .. } | Access::Below { .. } => 2,
+    };
+    let (at, access) = conj
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| access(e, c).map(|a| (i, a)))
+        .min_by_key(|(i, a)| (rank(a), *i))?;
+    let remainder = conj
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at || !access.exact())
+        .map(|(_, e)| (*e).clone())
+        .collect();
+    Some((access, remainder))
 }
 
 impl RuleIndex {
@@ -245,26 +332,45 @@ impl RuleIndex {
             .iter()
             .map(|_| KindIndex::default())
             .collect();
+        let mut atoms = Vec::new();
+        let mut entry = |rule: u32, remainder: &[CExpr]| {
+            let start = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
+            atoms.extend(remainder.iter().map(Atom::compile));
+            let end = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
+            Entry { rule, start, end }
+        };
         for (ri, rule) in c.rules.iter().enumerate() {
             let r = u32::try_from(ri).unwrap_or(u32::MAX);
             // Every conjunction needs an access predicate, or the rule is always checked.
-            let accesses: Option<Vec<Access>> = match &rule.when {
+            let accesses: Option<Vec<(Access, Vec<CExpr>)>> = match &rule.when {
                 None => None,
                 Some(w) if has_script(w, c, 0) => None,
                 Some(w) => {
                     dnf(w, c, 0).and_then(|d| d.iter().map(|conj| best_access(conj, c)).collect())
                 }
             };
-            for kind in &rule.on {
-                let Some(k) = kinds.get_mut(*kind as usize) else {
-                    continue;
-                };
-                match &accesses {
-                    None => k.always.push(r),
-                    Some(list) => {
-                        k.indexed += 1;
-                        for a in list {
-                            k.add(a, r);
+            match accesses {
+                None => {
+                    let when: Vec<CExpr> = rule.when.iter().cloned().collect();
+                    let conj = entry(r, &when);
+                    for kind in &rule.on {
+                        if let Some(k) = kinds.get_mut(*kind as usize) {
+                            k.always.push(conj);
+                        }
+                    }
+                }
+                Some(list) => {
+                    for kind in &rule.on {
+                        if let Some(k) = kinds.get_mut(*kind as usize) {
+                            k.indexed += 1;
+                        }
+                    }
+                    for (access, remainder) in list {
+                        let conj = entry(r, &remainder);
+                        for kind in &rule.on {
+                            if let Some(k) = kinds.get_mut(*kind as usize) {
+                                k.add(&access, conj);
+                            }
                         }
                     }
                 }
@@ -278,16 +384,43 @@ impl RuleIndex {
                 v.sort_by(|a, b| b.0.total_cmp(&a.0));
             }
         }
-        RuleIndex { kinds }
+        RuleIndex { kinds, atoms }
     }
 
-    /// Candidate rules for a profile and event kind, as sorted rule indexes (evaluation
-    /// order). Every rule that can fire is among them.
-    pub(crate) fn candidates(
+    /// The rules of this event kind whose `when` holds for the profile, as sorted rule
+    /// indexes (evaluation order): the candidate conjunctions' remainders evaluated with
+    /// `holds`, a rule's later conjunctions skipped once one holds.
+    pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
         profile: &Profile,
+        holds: &dyn Fn(&CExpr) -> bool,
         out: &mut Vec<u32>,
+    ) {
+        let mut candidates = Vec::new();
+        self.candidates(kind, profile, &mut candidates);
+        out.clear();
+        for e in candidates {
+            if out.last() == Some(&e.rule) {
+                continue;
+            }
+            let remainder = self
+                .atoms
+                .get(e.start as usize..e.end as usize)
+                .unwrap_or(&[]);
+            if remainder.iter().all(|a| a.holds(profile, holds)) {
+                out.push(e.rule);
+            }
+        }
+    }
+
+    /// Candidate conjunctions for a profile and event kind, sorted (by rule, then in DNF
+    /// order). Every conjunction that can hold is among them.
+    fn candidates(
+        &self,
+        kind: tailor_lang::ast::EventKind,
+        profile: &Profile,
+        out: &mut Vec<Entry>,
     ) {
         out.clear();
         let Some(k) = self.kinds.get(kind as usize) else {
@@ -365,7 +498,7 @@ impl RuleIndex {
 }
 
 impl KindIndex {
-    fn add(&mut self, a: &Access, r: u32) {
+    fn add(&mut self, a: &Access, r: Entry) {
         match a {
             Access::SetHas(slot, keys) => {
                 if !self.set_slots.contains(slot) {
