@@ -94,6 +94,14 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
             black_box(l.pkg.evaluate(&event, p, l.index.catalog(), &h));
         })
     });
+    // What a reader gets here: rules fired and items per event (one untimed pass).
+    let (mut fired, mut items) = (0usize, 0usize);
+    for p in &l.profiles {
+        let o = l.index.evaluate(&event, p, &h);
+        fired += o.fired.len();
+        items += o.items.len();
+    }
+    let per = |n: usize| n as f64 / l.profiles.len().max(1) as f64;
     let (rp50, ratio) = match &reference {
         Some(r) => (
             format!("{:.0}", r.p50),
@@ -102,9 +110,11 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
         None => ("—".into(), "—".into()),
     };
     println!(
-        "| {:>7} | {:>7} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} |",
+        "| {:>7} | {:>7} | {:>6.1} | {:>5.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} |",
         shape.rules,
         shape.blocks,
+        per(fired),
+        per(items),
         fast.p50,
         fast.p99,
         fast.mean,
@@ -148,7 +158,7 @@ fn threads(shape: Shape, events: usize) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let header = "| rules | blocks | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    let header = "| rules | blocks | fired/event | items/event | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
     if !full {
         println!("{header}");
         row(
