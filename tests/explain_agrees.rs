@@ -38,9 +38,9 @@ fn disagreement(
         .iter()
         .map(|i| {
             (
-                i.id.clone(),
-                i.section.clone(),
-                i.reasons.first().cloned().unwrap_or_default(),
+                i.id.to_string(),
+                i.section.to_string(),
+                i.reasons.first().map(|r| r.to_string()).unwrap_or_default(),
             )
         })
         .collect();

@@ -379,17 +379,17 @@ proptest! {
         }
 
         // No block twice; max and quotas respected; sections in declared order.
-        let ids: HashSet<&str> = o.items.iter().map(|i| i.id.as_str()).collect();
+        let ids: HashSet<&str> = o.items.iter().map(|i| &*i.id).collect();
         prop_assert_eq!(ids.len(), o.items.len());
         prop_assert!(o.items.len() <= spec.max);
         let declared = &SECTIONS[..spec.sections.len()];
         let mut last = 0;
         for (si, name) in declared.iter().enumerate() {
-            let n = o.items.iter().filter(|i| i.section == *name).count();
+            let n = o.items.iter().filter(|i| *i.section == **name).count();
             prop_assert!(n <= spec.sections[si], "section {name} over quota");
         }
         for i in &o.items {
-            let si = declared.iter().position(|s| *s == i.section);
+            let si = declared.iter().position(|s| **s == *i.section);
             prop_assert!(si.is_some(), "item in undeclared section {}", i.section);
             let si = si.unwrap();
             prop_assert!(si >= last, "sections out of order");
@@ -407,7 +407,7 @@ proptest! {
             let b = &blocks[item.id[1..].parse::<usize>().unwrap()];
             prop_assert!(hours(b.published_h) <= t, "unpublished block {}", item.id);
             prop_assert!(b.expires_h.is_none_or(|e| t < hours(e)), "expired block {}", item.id);
-            prop_assert!(!recent.contains(&item.id), "repeated block {}", item.id);
+            prop_assert!(!recent.contains(&*item.id), "repeated block {}", item.id);
             for f in &o.fired {
                 for d in &spec.rules[f[1..].parse::<usize>().unwrap()].drops {
                     let dropped = match d {
@@ -420,7 +420,7 @@ proptest! {
             // Reasons name a fired rule or the fallback.
             prop_assert_eq!(item.reasons.len(), 1);
             let r = &item.reasons[0];
-            prop_assert!(r == "fallback" || o.fired.iter().any(|f| **f == **r), "reason {} is not a fired rule", r);
+            prop_assert!(&**r == "fallback" || o.fired.iter().any(|f| **f == **r), "reason {} is not a fired rule", r);
         }
 
         // The same inputs always give the same outcome.

@@ -408,13 +408,13 @@ fn why_not(ex: &Explanation, id: &str, catalog: &Catalog) -> String {
 fn check(c: &Case, o: &Outcome, ex: &Explanation, catalog: &Catalog) -> Option<String> {
     let e = &c.expect;
     let mut out = String::new();
-    let actual: Vec<String> = o.items.iter().map(|i| i.id.clone()).collect();
+    let actual: Vec<String> = o.items.iter().map(|i| i.id.to_string()).collect();
     let label = |id: &str| {
         let title = catalog.get(id).map_or("", |b| b.title());
         let reason = o
             .items
             .iter()
-            .find(|i| i.id == id)
+            .find(|i| *i.id == *id)
             .and_then(|i| i.reasons.first())
             .map(|r| format!("  ({r})"))
             .unwrap_or_default();
@@ -450,7 +450,7 @@ fn check(c: &Case, o: &Outcome, ex: &Explanation, catalog: &Catalog) -> Option<S
         }
     }
     for id in &e.excludes {
-        if let Some(i) = o.items.iter().find(|i| i.id == *id) {
+        if let Some(i) = o.items.iter().find(|i| *i.id == **id) {
             let _ = writeln!(
                 out,
                 "  excludes: `{id}` is in the digest, chosen by {}",
@@ -492,12 +492,12 @@ fn check(c: &Case, o: &Outcome, ex: &Explanation, catalog: &Catalog) -> Option<S
         }
     }
     for (id, want) in &e.reasons {
-        let got = o.items.iter().find(|i| i.id == *id);
+        let got = o.items.iter().find(|i| *i.id == **id);
         match got {
             None => {
                 let _ = writeln!(out, "  reasons: `{id}` is not in the digest");
             }
-            Some(i) if !i.reasons.contains(want) => {
+            Some(i) if !i.reasons.iter().any(|r| **r == **want) => {
                 let _ = writeln!(
                     out,
                     "  reasons: `{id}` was chosen by {}, expected {want}",

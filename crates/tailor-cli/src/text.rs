@@ -67,7 +67,7 @@ pub fn render(pkg: &Package, o: &Outcome, color: bool) -> String {
             let mut section = "";
             let mut n = 0;
             for item in &o.items {
-                if item.section != section {
+                if *item.section != *section {
                     section = &item.section;
                     let _ = writeln!(out, "{}", st.bold(&format!("【{section}】")));
                 }

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -131,7 +132,7 @@ impl State {
     }
 
     pub(crate) fn has(&self, id: &str) -> bool {
-        self.chosen.iter().any(|(_, i)| i.id == id)
+        self.chosen.iter().any(|(_, i)| *i.id == *id)
     }
 
     /// How many more a pick may take: under its N, its section's quota and `max`.
@@ -147,24 +148,28 @@ impl State {
         &mut self,
         pick: &CPick,
         b: &Block,
-        reason: &str,
+        reason: &Arc<str>,
         source: PickSource,
         ed: &CEdition,
     ) {
-        let section = ed
-            .sections
-            .get(pick.section)
-            .map_or("", |(n, _)| n.as_str());
+        // The block's own section is the pick's (a pick takes blocks of its section).
+        let section = b.shared_str(schema::block::SECTION).unwrap_or_else(|| {
+            ed.sections
+                .get(pick.section)
+                .map_or("", |(n, _)| n.as_str())
+                .into()
+        });
+        let text = |slot| b.shared_str(slot);
         self.chosen.push((
             pick.section,
             DigestItem {
-                id: b.id().to_owned(),
-                section: section.to_owned(),
-                title: b.title().to_owned(),
-                summary: b.opt_str(schema::block::SUMMARY).map(str::to_owned),
-                url: b.opt_str(schema::block::URL).map(str::to_owned),
-                image: b.opt_str(schema::block::IMAGE).map(str::to_owned),
-                reasons: vec![reason.to_owned()],
+                id: text(schema::block::ID).unwrap_or_else(|| "".into()),
+                section,
+                title: text(schema::block::TITLE).unwrap_or_else(|| "".into()),
+                summary: text(schema::block::SUMMARY),
+                url: text(schema::block::URL),
+                image: text(schema::block::IMAGE),
+                reasons: vec![reason.clone()],
                 source,
             },
         ));
@@ -293,6 +298,7 @@ impl Package {
             .filter(|(_, r)| fires(r, &ctx, past, t))
             .collect();
         outcome.fired = fired.iter().map(|(_, r)| r.name.as_str().into()).collect();
+        let names = outcome.fired.clone();
 
         // 3. Eligibility.
         let recent = recently_delivered(ed, past, t);
@@ -301,7 +307,7 @@ impl Package {
 
         // 4. Picks, in evaluation order and source order within a rule.
         let mut state = State::new(ed.sections.len());
-        for (ri, (_, rule)) in fired.iter().enumerate() {
+        for (ri, ((_, rule), name)) in fired.iter().zip(&names).enumerate() {
             for (pi, pick) in rule.picks().enumerate() {
                 self.run_pick(
                     pick,
@@ -309,7 +315,7 @@ impl Package {
                     catalog,
                     &is_eligible,
                     &mut state,
-                    &rule.name,
+                    name,
                     PickSource::Rule { rule: ri, pick: pi },
                 );
             }
@@ -324,7 +330,7 @@ impl Package {
                     catalog,
                     &is_eligible,
                     &mut state,
-                    "fallback",
+                    &Arc::from("fallback"),
                     PickSource::Fallback { pick: pi },
                 );
             }
@@ -351,7 +357,7 @@ impl Package {
         catalog: &Catalog,
         eligible: &dyn Fn(&Block) -> bool,
         state: &mut State,
-        reason: &str,
+        reason: &Arc<str>,
         source: PickSource,
     ) {
         let ed = &self.compiled().edition;

@@ -37,8 +37,9 @@ pub struct Index {
     script_drops: Vec<bool>,
     /// Per event kind: some rule answers it (the fallback applies only then).
     answered: Vec<bool>,
-    /// The rules' names, shared with every outcome.
+    /// The rules' names, shared with every outcome (`fired`, items' reasons).
     names: Vec<std::sync::Arc<str>>,
+    fallback_name: std::sync::Arc<str>,
 }
 
 /// Index statistics, for `tailor batch` and the benches.
@@ -97,6 +98,7 @@ impl Index {
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
                 .collect(),
             names: c.rules.iter().map(|r| r.name.as_str().into()).collect(),
+            fallback_name: "fallback".into(),
             package: package.clone(),
             catalog,
         }
@@ -177,6 +179,9 @@ impl Index {
             if state.len() >= ed.max {
                 break;
             }
+            let Some(name) = self.names.get(*rule_index) else {
+                continue;
+            };
             for (pi, pick) in rule.picks().enumerate() {
                 let access = self
                     .access
@@ -191,7 +196,7 @@ impl Index {
                     &ctx,
                     &eligible,
                     &mut state,
-                    &rule.name,
+                    name,
                     source,
                 );
             }
@@ -207,7 +212,7 @@ impl Index {
                     &ctx,
                     &eligible,
                     &mut state,
-                    "fallback",
+                    &self.fallback_name,
                     source,
                 );
             }
@@ -231,7 +236,7 @@ impl Index {
         ctx: &Ctx<'_>,
         eligible: &dyn Fn(&Block) -> bool,
         state: &mut crate::assemble::State,
-        reason: &str,
+        reason: &std::sync::Arc<str>,
         source: PickSource,
     ) {
         let ed = &self.package.compiled().edition;

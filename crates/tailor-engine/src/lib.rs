@@ -32,7 +32,7 @@
 //!
 //! let at = "2013-02-21T19:30:00+08:00".parse()?;
 //! let outcome = package.evaluate(&Event::new(EventKind::Enter, at), &profiles[0], &catalog, &History::default());
-//! assert_eq!(outcome.items[0].id, "w-1");
+//! assert_eq!(&*outcome.items[0].id, "w-1");
 //! assert_eq!(outcome.to_json()["fired"], serde_json::json!(["home_weather"]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -1,5 +1,7 @@
 //! The outcome of an evaluation (§11) and its JSON form.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde_json::{Map, Value as J, json};
 use tailor_lang::ast::EventKind;
@@ -37,14 +39,17 @@ pub enum PickSource {
 
 /// One item of the digest.
 #[derive(Debug, Clone, PartialEq)]
+///
+/// The strings are shared with the catalog's block and the package's rule names
+/// (`Arc<str>`): assembling a digest copies no text.
 pub struct DigestItem {
-    pub id: String,
-    pub section: String,
-    pub title: String,
-    pub summary: Option<String>,
-    pub url: Option<String>,
-    pub image: Option<String>,
-    pub reasons: Vec<String>,
+    pub id: Arc<str>,
+    pub section: Arc<str>,
+    pub title: Arc<str>,
+    pub summary: Option<Arc<str>>,
+    pub url: Option<Arc<str>>,
+    pub image: Option<Arc<str>>,
+    pub reasons: Vec<Arc<str>>,
     pub source: PickSource,
 }
 
@@ -84,7 +89,7 @@ pub struct Outcome {
     pub items: Vec<DigestItem>,
     /// Fired rules in evaluation order.
     /// Shared with the index's rule names: an event allocates no string per fired rule.
-    pub fired: Vec<std::sync::Arc<str>>,
+    pub fired: Vec<Arc<str>>,
     pub errors: Vec<ScriptError>,
     pub learned: Vec<Learned>,
 }
@@ -106,16 +111,16 @@ impl Outcome {
             .iter()
             .map(|i| {
                 let mut m = Map::new();
-                m.insert("id".into(), J::from(i.id.clone()));
-                m.insert("section".into(), J::from(i.section.clone()));
-                m.insert("title".into(), J::from(i.title.clone()));
+                m.insert("id".into(), J::from(&*i.id));
+                m.insert("section".into(), J::from(&*i.section));
+                m.insert("title".into(), J::from(&*i.title));
                 for (k, v) in [
                     ("summary", &i.summary),
                     ("url", &i.url),
                     ("image", &i.image),
                 ] {
                     if let Some(v) = v {
-                        m.insert(k.into(), J::from(v.clone()));
+                        m.insert(k.into(), J::from(&**v));
                     }
                 }
                 m.insert("reasons".into(), json!(i.reasons));
@@ -175,7 +180,7 @@ impl Outcome {
             user: self.user.clone(),
             at: self.at,
             event: self.event,
-            blocks: self.items.iter().map(|i| i.id.clone()).collect(),
+            blocks: self.items.iter().map(|i| i.id.to_string()).collect(),
             fired: self.fired.iter().map(|f| f.to_string()).collect(),
         })
     }

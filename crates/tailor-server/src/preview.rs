@@ -177,7 +177,7 @@ pub(crate) async fn get_index(
                 href,
                 outcome: outcome.kind.name().to_owned(),
                 items: outcome.items.len(),
-                lead: outcome.items.first().map(|i| i.title.clone()),
+                lead: outcome.items.first().map(|i| i.title.to_string()),
             },
             // One reader's bad profile does not hide the others; their page says more.
             Err(EventError::Profile { message, .. }) => IndexEntry {

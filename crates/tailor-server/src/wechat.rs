@@ -134,12 +134,12 @@ pub fn reply_for(outcome: &Outcome, article_limit: usize) -> Reply {
         return Reply::Success;
     }
     Reply::news(outcome.items.iter().take(article_limit).map(|item| {
-        let mut a = Article::new(item.title.clone(), item.url.clone().unwrap_or_default());
+        let mut a = Article::new(&*item.title, item.url.as_deref().unwrap_or_default());
         if let Some(s) = &item.summary {
-            a = a.with_description(s.clone());
+            a = a.with_description(&**s);
         }
         if let Some(i) = &item.image {
-            a = a.with_pic_url(i.clone());
+            a = a.with_pic_url(&**i);
         }
         a
     }))
