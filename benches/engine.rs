@@ -1,7 +1,11 @@
 //! Criterion benches of the front end and the reference evaluator on the example package:
-//! parse + check + compile of `rules/qianjiang`, and one digest for each of its readers.
+//! parse + check + compile of `rules/qianjiang`, and one digest for each of its readers;
+//! and of the goal workload of the performance issue: one digest at 10k rules and 100k
+//! blocks on the indexed path (cycling over 2,000 generated readers), and compiling 10k
+//! rules. `benches/scale.rs` reports the same workload's p50/p99 event by event.
 //!
-//! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test.
+//! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test
+//! (the generated workload at 200 rules and 500 blocks there, to stay fast in debug).
 
 // Test and bench code: panicking on broken input is the right failure.
 #![allow(
@@ -72,5 +76,57 @@ fn digest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile, digest);
+/// The goal workload (10k rules, 100k blocks) under `cargo bench`; a small one in the
+/// smoke test.
+fn goal_shape() -> tailor::workload::Shape {
+    let full = std::env::args().any(|a| a == "--bench");
+    tailor::workload::Shape {
+        rules: if full { 10_000 } else { 200 },
+        blocks: if full { 100_000 } else { 500 },
+        profiles: if full { 2_000 } else { 50 },
+        seed: 1,
+    }
+}
+
+fn goal(c: &mut Criterion) {
+    use tailor::workload;
+    let shape = goal_shape();
+    let src = workload::package(&shape);
+    let label = format!("generated/{}_rules", shape.rules);
+    // A compile of 10k rules takes a good part of a second: ten samples.
+    let mut group = c.benchmark_group(&label);
+    group.sample_size(10);
+    group.bench_function("parse+check+compile", |b| {
+        b.iter(|| {
+            black_box(
+                Package::from_sources(vec![("w.rules".into(), black_box(src.clone()))])
+                    .expect("package"),
+            )
+        })
+    });
+    group.finish();
+    let pkg = Package::from_sources(vec![("w.rules".into(), src)]).expect("package");
+    let mut sm = SourceMap::new();
+    let profiles = pkg
+        .parse_profiles(&mut sm, "p", &workload::profiles(&shape))
+        .expect("profiles");
+    let catalog = pkg
+        .parse_catalog(&mut sm, "c", &workload::catalog(&shape))
+        .expect("catalog");
+    let index = tailor_engine::Index::new(&pkg, catalog);
+    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
+    let history = History::default();
+    let mut i = 0;
+    c.bench_function(
+        &format!("{label}_{}_blocks/indexed_digest", shape.blocks),
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % profiles.len();
+                black_box(index.evaluate(black_box(&event), &profiles[i], &history))
+            })
+        },
+    );
+}
+
+criterion_group!(benches, compile, digest, goal);
 criterion_main!(benches);
