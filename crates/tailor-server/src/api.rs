@@ -355,7 +355,13 @@ pub(crate) async fn post_event(
         gate: None,
         abandoned_body: String::new(),
     };
-    let handled = process::run_with_budget(Arc::clone(&state), job, json_render(), None)
+    run_json(&state, job).await
+}
+
+/// Run an event job within the evaluation budget and answer its outcome as JSON.
+async fn run_json(state: &Arc<AppState>, job: Job) -> ApiResult {
+    let record = job.record;
+    let handled = process::run_with_budget(Arc::clone(state), job, json_render(), None)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no answer"))?;
     outcome_response(handled, record)
@@ -381,10 +387,7 @@ pub(crate) async fn get_digest(
         gate: None,
         abandoned_body: String::new(),
     };
-    let handled = process::run_with_budget(Arc::clone(&state), job, json_render(), None)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no answer"))?;
-    outcome_response(handled, false)
+    run_json(&state, job).await
 }
 
 /// `GET /v1/{account}/users/{id}/history`.
