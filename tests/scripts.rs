@@ -532,3 +532,61 @@ fn a_runaway_script_costs_an_event_one_budget_not_a_hung_thread() {
     // (about a millisecond) is in docs/scripts.md and benches/scripts.rs.
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// The indexed evaluator sends every pick that calls a script — in `where`, in `order
+/// by`, or through a fired rule's `drop where` — down the reference path, so that the
+/// same calls are made and the same failures reported, in the same order. Each script
+/// fails on a block past the point where an index walk would already be full.
+#[test]
+fn the_indexed_evaluator_reports_script_failures_exactly_as_the_reference() {
+    const SCRIPT: &str = "script s from \"scripts/s.rhai\" {\n  fn odd(block) -> bool\n  fn rank(block) -> float\n  fn late(block) -> bool\n}\n";
+    const RHAI: &str = "fn odd(b) { if b.title == \"offer 3\" || b.title == \"offer 5\" { throw \"no\" } b.title == \"offer 1\" }\n\
+                        fn rank(b) { if b.title == \"offer 5\" { throw \"bad rank\" } b.title.len() * 1.0 }\n\
+                        fn late(b) { if b.title == \"offer 7\" { throw \"late\" } true }\n";
+    let b_blocks = (0..6)
+        .map(|i| {
+            format!(
+                r#"{{"id": "b-{i:03}", "section": "b", "title": "offer {i}", "seat": "aisle", "published": "2013-04-01T08:00:00+08:00"}}"#
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let catalog = format!("{}\n{b_blocks}", blocks(8));
+    // Scripts in `where` and `order by` (no script drops, so only those picks take the
+    // reference path); then a fired rule's scripted drop, which sends every pick there.
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "where-and-order",
+            "rule early { priority 3  pick 2 from a where s::late(block) }\n\
+             rule ranked { priority 2  pick 2 from b order by s::rank(block) desc }\n\
+             rule plain { pick 3 from a where block.seat == \"window\" }\n",
+            &["late", "rank"],
+        ),
+        (
+            "drops",
+            "rule picky { priority 1  pick 3 from b  drop where s::odd(block) }\n\
+             rule plain { pick 3 from a where block.seat == \"window\" }\n",
+            &["odd"],
+        ),
+    ];
+    for (name, rules, failing) in cases {
+        let main = format!("{SCRIPT}{rules}");
+        let dir = Dir::new(
+            &format!("indexed-{name}"),
+            &[("main.rules", main.as_str()), ("scripts/s.rhai", RHAI)],
+        );
+        let pkg = Package::load(dir.path()).unwrap();
+        let (p, c) = data(&pkg, r#"{"id": "u1", "age": 40}"#, &catalog);
+        let index = tailor_engine::Index::new(&pkg, c.clone());
+        let reference = pkg.evaluate(&enter(), &p[0], &c, &History::default());
+        let indexed = index.evaluate(&enter(), &p[0], &History::default());
+        let errors = reference.to_json()["errors"].to_string();
+        for f in failing {
+            assert!(
+                errors.contains(&format!("\"function\":\"{f}\"")),
+                "{name}: {errors}"
+            );
+        }
+        assert_eq!(indexed.to_json(), reference.to_json(), "{name}");
+    }
+}

@@ -30,9 +30,9 @@ pub struct Index {
     catalog: Catalog,
     rules: rules::RuleIndex,
     sections: Vec<SectionIndex>,
-    /// Per rule (evaluation order), per pick: its access predicate.
-    access: Vec<Vec<Option<PickAccess>>>,
-    fallback_access: Vec<Option<PickAccess>>,
+    /// Per rule (evaluation order), per pick: how it is run.
+    access: Vec<Vec<Plan>>,
+    fallback_access: Vec<Plan>,
     /// Some fired rule's drop calls a script: picks then take the reference path.
     script_drops: Vec<bool>,
     /// Per event kind: some rule answers it (the fallback applies only then).
@@ -40,6 +40,15 @@ pub struct Index {
     /// The rules' names, shared with every outcome (`fired`, items' reasons).
     names: Vec<std::sync::Arc<str>>,
     fallback_name: std::sync::Arc<str>,
+}
+
+/// How a pick is run, decided when the index is built.
+#[derive(Debug)]
+enum Plan {
+    /// Its `where` or `order by` calls a script: the reference path.
+    Script,
+    /// By the section's indexes, through this access predicate if there is one.
+    Walk(Option<PickAccess>),
 }
 
 /// Index statistics, for `tailor batch` and the benches.
@@ -74,9 +83,9 @@ impl Index {
             .collect();
         let access_of = |p: &CPick| {
             if pick_calls_script(p) {
-                None
+                Plan::Script
             } else {
-                p.filter.as_ref().and_then(|f| picks::pick_access(f, c))
+                Plan::Walk(p.filter.as_ref().and_then(|f| picks::pick_access(f, c)))
             }
         };
         Index {
@@ -183,11 +192,7 @@ impl Index {
                 continue;
             };
             for (pi, pick) in rule.picks().enumerate() {
-                let access = self
-                    .access
-                    .get(*rule_index)
-                    .and_then(|a| a.get(pi))
-                    .and_then(Option::as_ref);
+                let access = self.access.get(*rule_index).and_then(|a| a.get(pi));
                 let source = PickSource::Rule { rule: ri, pick: pi };
                 self.run_pick(
                     pick,
@@ -203,7 +208,7 @@ impl Index {
         }
         if state.len() < ed.min && self.answered.get(event.kind as usize) == Some(&true) {
             for (pi, pick) in ed.fallback.iter().enumerate() {
-                let access = self.fallback_access.get(pi).and_then(Option::as_ref);
+                let access = self.fallback_access.get(pi);
                 let source = PickSource::Fallback { pick: pi };
                 self.run_pick(
                     pick,
@@ -231,7 +236,7 @@ impl Index {
     fn run_pick(
         &self,
         pick: &CPick,
-        access: Option<&PickAccess>,
+        plan: Option<&Plan>,
         script_drops: bool,
         ctx: &Ctx<'_>,
         eligible: &dyn Fn(&Block) -> bool,
@@ -246,11 +251,14 @@ impl Index {
         }
         // Scripts anywhere the reference looks at every block: take the reference path,
         // so that the same calls are made and the same failures reported.
-        if script_drops || pick_calls_script(pick) {
-            self.package
-                .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
-            return;
-        }
+        let access = match plan {
+            Some(Plan::Walk(access)) if !script_drops => access.as_ref(),
+            _ => {
+                self.package
+                    .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
+                return;
+            }
+        };
         let Some(section) = self.sections.get(pick.section) else {
             return;
         };
@@ -363,7 +371,10 @@ mod tests {
     }
 
     fn access(filter: &str) -> String {
-        format!("{:?}", index_for(filter).access[0][0])
+        match &index_for(filter).access[0][0] {
+            Plan::Walk(a) => format!("{a:?}"),
+            Plan::Script => "script".into(),
+        }
     }
 
     /// Remainders that compare an int field with a constant (compiled to
