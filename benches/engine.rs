@@ -105,15 +105,9 @@ fn goal(c: &mut Criterion) {
         })
     });
     group.finish();
-    let pkg = Package::from_sources(vec![("w.rules".into(), src)]).expect("package");
-    let mut sm = SourceMap::new();
-    let profiles = pkg
-        .parse_profiles(&mut sm, "p", &workload::profiles(&shape))
-        .expect("profiles");
-    let catalog = pkg
-        .parse_catalog(&mut sm, "c", &workload::catalog(&shape))
-        .expect("catalog");
-    let index = tailor_engine::Index::new(&pkg, catalog);
+    let w = workload::load(&shape).unwrap_or_else(|e| panic!("{e}"));
+    let profiles = w.profiles;
+    let index = tailor_engine::Index::new(&w.package, w.catalog);
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let history = History::default();
     let mut i = 0;

@@ -18,7 +18,6 @@ use std::time::Instant;
 
 use tailor::workload::{self, Shape};
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
-use tailor_lang::SourceMap;
 
 struct Loaded {
     pkg: Package,
@@ -29,26 +28,15 @@ struct Loaded {
 }
 
 fn load(shape: Shape) -> Loaded {
-    let src = workload::package(&shape);
+    let w = workload::load(&shape).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
-    let pkg = Package::from_sources(vec![("w.rules".into(), src)])
-        .unwrap_or_else(|e| panic!("{}", e.render(false)));
-    let compile_s = t.elapsed().as_secs_f64();
-    let mut sm = SourceMap::new();
-    let profiles = pkg
-        .parse_profiles(&mut sm, "p", &workload::profiles(&shape))
-        .expect("profiles");
-    let catalog = pkg
-        .parse_catalog(&mut sm, "c", &workload::catalog(&shape))
-        .expect("catalog");
-    let t = Instant::now();
-    let index = Index::new(&pkg, catalog);
+    let index = Index::new(&w.package, w.catalog);
     let index_s = t.elapsed().as_secs_f64();
     Loaded {
-        pkg,
+        pkg: w.package,
         index,
-        profiles,
-        compile_s,
+        profiles: w.profiles,
+        compile_s: w.compile.as_secs_f64(),
         index_s,
     }
 }

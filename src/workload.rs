@@ -265,6 +265,37 @@ pub fn profiles(shape: &Shape) -> String {
     out
 }
 
+/// A generated workload, loaded: the package, its profiles and its catalog.
+pub struct Loaded {
+    pub package: tailor_engine::Package,
+    pub profiles: Vec<tailor_engine::Profile>,
+    pub catalog: tailor_engine::Catalog,
+    /// How long parsing, checking and compiling the package took.
+    pub compile: std::time::Duration,
+}
+
+/// Generate and load the workload of `shape`; a diagnostic (rendered) if it does not
+/// load, which would be a bug of this generator.
+pub fn load(shape: &Shape) -> Result<Loaded, String> {
+    let started = std::time::Instant::now();
+    let package = tailor_engine::Package::from_sources(vec![("w.rules".into(), package(shape))])
+        .map_err(|e| e.render(false))?;
+    let compile = started.elapsed();
+    let mut sm = tailor_lang::SourceMap::new();
+    let profiles = package
+        .parse_profiles(&mut sm, "profiles.jsonl", &profiles(shape))
+        .map_err(|d| d.render(&sm, false))?;
+    let catalog = package
+        .parse_catalog(&mut sm, "catalog.jsonl", &catalog(shape))
+        .map_err(|d| d.render(&sm, false))?;
+    Ok(Loaded {
+        package,
+        profiles,
+        catalog,
+        compile,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,12 +309,12 @@ mod tests {
             seed: 7,
         };
         assert_eq!(package(&shape), package(&shape));
-        let pkg = tailor_engine::Package::from_sources(vec![("w.rules".into(), package(&shape))])
-            .map_err(|e| e.render(false))
-            .unwrap();
-        let mut sm = tailor_lang::SourceMap::new();
-        let ps = pkg.parse_profiles(&mut sm, "p", &profiles(&shape)).unwrap();
-        let cat = pkg.parse_catalog(&mut sm, "c", &catalog(&shape)).unwrap();
+        let Loaded {
+            package: pkg,
+            profiles: ps,
+            catalog: cat,
+            ..
+        } = load(&shape).unwrap();
         assert_eq!(ps.len(), 50);
         assert_eq!(cat.len(), 500);
         // The indexed evaluator agrees with the reference on the generated workload.

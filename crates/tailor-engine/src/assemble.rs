@@ -330,7 +330,7 @@ impl Package {
                     catalog,
                     &is_eligible,
                     &mut state,
-                    &Arc::from("fallback"),
+                    &Arc::from(crate::outcome::FALLBACK),
                     PickSource::Fallback { pick: pi },
                 );
             }

@@ -703,7 +703,7 @@ impl Package {
             ex.fallback.ran = true;
             for (pi, pick) in ed.fallback.iter().enumerate() {
                 let run = PickRun {
-                    rule: "fallback".to_owned(),
+                    rule: crate::outcome::FALLBACK.to_owned(),
                     source: PickSource::Fallback { pick: pi },
                     pick,
                     ast: src.fallback.get(pi).copied(),

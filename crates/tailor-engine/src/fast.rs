@@ -47,8 +47,12 @@ pub struct Index {
 enum Plan {
     /// Its `where` or `order by` calls a script: the reference path.
     Script,
-    /// By the section's indexes, through this access predicate if there is one.
-    Walk(Option<PickAccess>),
+    /// By the section's indexes: through the access predicate if there is one, in the
+    /// section's pre-sorted order at `order` if the pick's order is static.
+    Walk {
+        access: Option<PickAccess>,
+        order: Option<usize>,
+    },
 }
 
 /// Index statistics, for `tailor batch` and the benches.
@@ -74,7 +78,7 @@ impl Index {
     /// Index `catalog` for `package`.
     pub fn new(package: &Package, catalog: Catalog) -> Index {
         let c = package.compiled();
-        let sections = (0..c.edition.sections.len())
+        let sections: Vec<SectionIndex> = (0..c.edition.sections.len())
             .map(|i| {
                 let (orders, slots) = picks::needs(c, i);
                 let name = c.edition.sections.get(i).map_or("", |(n, _)| n.as_str());
@@ -85,18 +89,24 @@ impl Index {
             if pick_calls_script(p) {
                 Plan::Script
             } else {
-                Plan::Walk(p.filter.as_ref().and_then(|f| picks::pick_access(f, c)))
+                Plan::Walk {
+                    access: p.filter.as_ref().and_then(|f| picks::pick_access(f, c)),
+                    order: static_order(&p.order)
+                        .and_then(|o| sections.get(p.section).and_then(|s| s.order_index(o))),
+                }
             }
         };
+        let access = c
+            .rules
+            .iter()
+            .map(|r| r.picks().map(access_of).collect())
+            .collect();
+        let fallback_access = c.edition.fallback.iter().map(access_of).collect();
         Index {
             rules: rules::RuleIndex::build(c),
             sections,
-            access: c
-                .rules
-                .iter()
-                .map(|r| r.picks().map(access_of).collect())
-                .collect(),
-            fallback_access: c.edition.fallback.iter().map(access_of).collect(),
+            access,
+            fallback_access,
             script_drops: c
                 .rules
                 .iter()
@@ -107,7 +117,7 @@ impl Index {
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
                 .collect(),
             names: c.rules.iter().map(|r| r.name.as_str().into()).collect(),
-            fallback_name: "fallback".into(),
+            fallback_name: crate::outcome::FALLBACK.into(),
             package: package.clone(),
             catalog,
         }
@@ -133,11 +143,20 @@ impl Index {
     pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
         let errors = RefCell::new(Vec::new());
         let ctx = self.package.context(event, profile, &errors);
+        self.matching(&ctx)
+            .into_iter()
+            .map(|r| r as usize)
+            .collect()
+    }
+
+    /// The rules (indexes, evaluation order) that answer the event and whose `when`
+    /// holds, found through the rule index.
+    fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
         let mut matched = Vec::new();
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
-            .matching(event.kind, profile, &holds, &mut matched);
-        matched.into_iter().map(|r| r as usize).collect()
+            .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
+        matched
     }
 
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
@@ -160,11 +179,8 @@ impl Index {
         let ctx = pkg.context(event, profile, &errors);
 
         // Fired rules: the index's matches (in evaluation order) that are under their cap.
-        let mut matched = Vec::new();
-        let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
-        self.rules
-            .matching(event.kind, profile, &holds, &mut matched);
-        let fired: Vec<(usize, &CRule)> = matched
+        let fired: Vec<(usize, &CRule)> = self
+            .matching(&ctx)
             .iter()
             .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
             .filter(|(_, r)| crate::assemble::under_cap(r, past, t))
@@ -251,8 +267,8 @@ impl Index {
         }
         // Scripts anywhere the reference looks at every block: take the reference path,
         // so that the same calls are made and the same failures reported.
-        let access = match plan {
-            Some(Plan::Walk(access)) if !script_drops => access.as_ref(),
+        let (access, order) = match plan {
+            Some(Plan::Walk { access, order }) if !script_drops => (access.as_ref(), *order),
             _ => {
                 self.package
                     .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
@@ -275,10 +291,7 @@ impl Index {
             }
             taken == room
         };
-        match (
-            access,
-            static_order(&pick.order).and_then(|o| section.order_index(o)),
-        ) {
+        match (access, order) {
             // Matching blocks in the pick's order, merged from the posting lists.
             (Some(a), Some(o)) => section.walk(a, o, ctx.profile, &mut |p| offer(p, state)),
             // The whole section, pre-sorted.
@@ -372,7 +385,7 @@ mod tests {
 
     fn access(filter: &str) -> String {
         match &index_for(filter).access[0][0] {
-            Plan::Walk(a) => format!("{a:?}"),
+            Plan::Walk { access, .. } => format!("{access:?}"),
             Plan::Script => "script".into(),
         }
     }

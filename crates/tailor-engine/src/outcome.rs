@@ -37,11 +37,14 @@ pub enum PickSource {
     },
 }
 
+/// The reason an item chosen by the edition's fallback gives (§10 step 5).
+pub const FALLBACK: &str = "fallback";
+
 /// One item of the digest.
-#[derive(Debug, Clone, PartialEq)]
 ///
 /// The strings are shared with the catalog's block and the package's rule names
 /// (`Arc<str>`): assembling a digest copies no text.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DigestItem {
     pub id: Arc<str>,
     pub section: Arc<str>,

@@ -190,7 +190,7 @@ fn why_html(ex: &Explanation, id: &str) -> String {
         return String::new();
     };
     let mut s = String::from("<div class=\"why-body\">");
-    if item.reason == "fallback" {
+    if item.reason == crate::outcome::FALLBACK {
         let _ = write!(
             s,
             "<div>The edition's <b>fallback</b>: the rules chose {} item(s), fewer than <code>min {}</code>.</div>",
