@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use crate::data::{Block, Catalog, Event, History, Profile};
 use crate::eval::Ctx;
 use crate::ir::{CExpr, COrder, CPick, CRule};
+use crate::learn::Learning;
 use crate::outcome::{Outcome, OutcomeKind, PickSource};
 use crate::package::Package;
 use crate::schema;
@@ -161,15 +162,21 @@ impl Index {
 
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
     pub fn evaluate(&self, event: &Event, profile: &Profile, history: &History) -> Outcome {
+        let learning = self.package.learn(event, profile);
+        self.assemble(event, &learning, history)
+    }
+
+    /// Assemble the digest for an event whose learning has been applied: the same
+    /// outcome as [`Package::assemble`] on this catalog.
+    pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome {
         let pkg = &self.package;
-        let learning = pkg.learn(event, profile);
         let c = pkg.compiled();
         let ed = &c.edition;
         let profile = &learning.profile;
         let t = event.at;
         let past = history.for_user(profile.id());
         let errors = RefCell::new(learning.errors.clone());
-        let mut outcome = pkg.begin(event, &learning);
+        let mut outcome = pkg.begin(event, learning);
         if let Some(reason) = crate::assemble::capped(ed, event, past) {
             outcome.kind = OutcomeKind::Quiet;
             outcome.reason = Some(reason);
