@@ -21,7 +21,7 @@ use tailor_lang::SourceMap;
 
 use crate::process::{self, EventError, Job};
 use crate::reload;
-use crate::state::{Account, AppState, Live};
+use crate::state::{Account, AppState};
 use crate::store::{JsonMap, Write};
 
 /// An error answer: `{"error": …}` and, for rejected packages or data, `diagnostics`.
@@ -473,7 +473,7 @@ async fn write_profile(
             Some(p) => {
                 acct.live
                     .load()
-                    .package
+                    .package()
                     .profile_from_json(p.clone())
                     .map_err(|e| {
                         ApiError::unprocessable("the profile does not fit the schema", e)
@@ -666,7 +666,13 @@ impl ProfileImport {
                 return Ok(());
             }
         };
-        match self.acct.live.load().package.profile_from_json(obj.clone()) {
+        match self
+            .acct
+            .live
+            .load()
+            .package()
+            .profile_from_json(obj.clone())
+        {
             Ok(_) => self.batch.push(obj),
             Err(e) => self.reject(line_no, e),
         }
@@ -714,17 +720,13 @@ pub(crate) async fn import_profiles(
     }
 }
 
-/// Swaps in a new catalog for the serving package (under the account's admin lock).
+/// Swaps in a new catalog for the serving package, indexed again (under the account's
+/// admin lock, on a blocking thread: the index is built here, before the request is
+/// answered, so the next event sees the new catalog).
 fn swap_catalog(acct: &Account, blocks: Vec<Block>) {
     let live = acct.live.load_full();
-    acct.live.store(Arc::new(Live {
-        package: live.package.clone(),
-        catalog: Arc::new(Catalog::new(blocks)),
-        version: live.version.clone(),
-        generation: live.generation,
-        loaded_at: live.loaded_at,
-        keep: live.keep,
-    }));
+    acct.live
+        .store(Arc::new(live.with_catalog(Catalog::new(blocks))));
 }
 
 /// `POST /v1/{account}/catalog`: upserts blocks (JSON lines). All or nothing: one block
@@ -752,7 +754,7 @@ pub(crate) async fn upsert_catalog(
         let live = acct2.live.load_full();
         let mut sources = SourceMap::new();
         let upserts = live
-            .package
+            .package()
             .parse_catalog(&mut sources, "body", &text)
             .map_err(|d| {
                 ApiError::unprocessable(
@@ -771,7 +773,7 @@ pub(crate) async fn upsert_catalog(
             .collect();
         state2.store.apply(writes)?;
         let mut blocks: Vec<Block> = live
-            .catalog
+            .catalog()
             .blocks()
             .iter()
             .filter(|b| upserts.get(b.id()).is_none())
@@ -794,7 +796,7 @@ pub(crate) async fn delete_block(
     let acct = account(&state, &name)?;
     let _admin = acct.admin.lock().await;
     let live = acct.live.load_full();
-    if live.catalog.get(&id).is_none() {
+    if live.catalog().get(&id).is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no block `{id}`"),
@@ -808,7 +810,7 @@ pub(crate) async fn delete_block(
             id: id.clone(),
         }])?;
         let blocks = live
-            .catalog
+            .catalog()
             .blocks()
             .iter()
             .filter(|b| b.id() != id)
@@ -823,7 +825,7 @@ pub(crate) async fn delete_block(
 
 fn status_json(state: &AppState, acct: &Account, profiles: u64) -> J {
     let live = acct.live.load_full();
-    let summary = live.package.summary();
+    let summary = live.package().summary();
     let last = acct.last_reload().map(|r| {
         json!({
             "at": r.at.to_string(),
@@ -839,9 +841,9 @@ fn status_json(state: &AppState, acct: &Account, profiles: u64) -> J {
         "version": live.version,
         "generation": live.generation,
         "loaded_at": live.loaded_at.to_string(),
-        "edition": live.package.compiled().edition.name,
+        "edition": live.package().compiled().edition.name,
         "rules": summary.rules,
-        "catalog_blocks": live.catalog.len(),
+        "catalog_blocks": live.catalog().len(),
         "profiles": profiles,
         "history_kept_secs": live.keep.as_secs(),
         "mode": format!("{:?}", acct.config.mode).to_lowercase(),

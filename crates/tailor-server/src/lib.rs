@@ -12,8 +12,10 @@
 //!   lock and commits profile, delivery record and answer in one durable write, before
 //!   the answer is sent. Different users proceed in parallel.
 //! * Each account's package and catalog are an `Arc<Live>` swapped atomically by
-//!   reloads ([`reload`]); an event finishes on the version it started with, and a
-//!   package that fails to compile never replaces a good one.
+//!   reloads ([`reload`]) and catalog changes; an event finishes on the version it
+//!   started with, and a package that fails to compile never replaces a good one.
+//! * Events are evaluated through the `Live`'s [`tailor_engine::Index`] (the reference
+//!   evaluator's outcomes, found by index), built with each `Live`, never per event.
 //! * Dry runs — `GET /v1/{account}/users/{id}/digest` (with `explain=true`, the full
 //!   explanation), the preview page `GET /preview/{account}/{user}` and the index of
 //!   the readers `GET /preview/{account}` — read the same inputs an event would, under
@@ -358,7 +360,7 @@ pub fn banner(running: &Running) -> String {
             "  account `{name}`: package {} ({}), {} blocks",
             account.config.package.display(),
             live.version,
-            live.catalog.len()
+            live.catalog().len()
         );
         let _ = writeln!(
             out,

@@ -83,10 +83,10 @@ pub(crate) async fn get_preview(
         }
         let live = &inputs.live;
         Some(render_preview(
-            &live.package,
+            live.package(),
             &event,
             &inputs.profile,
-            &live.catalog,
+            live.catalog(),
             &History::new(inputs.recent.iter().cloned()),
             &options,
         ))
@@ -158,10 +158,9 @@ pub(crate) async fn get_index(
                     return None;
                 }
                 let live = &inputs.live;
-                let outcome = live.package.evaluate(
+                let outcome = live.index.evaluate(
                     &look_event,
                     &inputs.profile,
-                    &live.catalog,
                     &History::new(inputs.recent.iter().cloned()),
                 );
                 Some((profile_name(&inputs.profile).map(str::to_owned), outcome))
@@ -202,7 +201,7 @@ pub(crate) async fn get_index(
     };
     let live = acct.live.load_full();
     Ok(html_page(render_index_page(
-        &live.package,
+        live.package(),
         &entries,
         &options,
     )))

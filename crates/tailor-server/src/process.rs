@@ -1,6 +1,6 @@
 //! The path of one event: under the user's lock, look the delivery up (retries), learn,
-//! assemble, render the answer and commit profile, delivery record and answer in one
-//! durable write — then, and only then, answer.
+//! assemble through the serving version's index, render the answer and commit profile,
+//! delivery record and answer in one durable write — then, and only then, answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -180,7 +180,7 @@ fn read_inputs(
         },
     };
     let profile = live
-        .package
+        .package()
         .profile_from_json((*raw).clone())
         .map_err(|message| EventError::Profile {
             user: user.to_owned(),
@@ -257,17 +257,17 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         recent,
         cutoff,
     } = read_inputs(state, &account, &user, event.at)?;
-    let package = &live.package;
+    let package = live.package();
 
     let history = History::new(recent.clone());
     let learning = package.learn(&event, &profile);
-    let outcome = package.assemble(&event, &learning, &live.catalog, &history);
-    state
-        .metrics
-        .script_errors(name, learning.errors.len() + outcome.errors.len());
+    // The index gives the reference evaluator's outcome (`Package::assemble`), exactly.
+    let outcome = live.index.assemble(&event, &learning, &history);
+    // The outcome's errors include the learning's (both evaluators start from them).
+    state.metrics.script_errors(name, outcome.errors.len());
     // The explanation re-learns from the same stored profile and sees the same catalog
     // and history, so it is what `tailor explain` gives for these inputs.
-    let explanation = explain.then(|| package.explain(&event, &profile, &live.catalog, &history));
+    let explanation = explain.then(|| package.explain(&event, &profile, live.catalog(), &history));
     let mut body = render(&outcome).map_err(EventError::Render)?;
     let mut label = outcome.kind.name().to_owned();
     if !record {

@@ -1,6 +1,7 @@
-//! Hot reload: a package is compiled off the request path and swapped in atomically; a
-//! package that fails to compile (or whose schema no longer fits the stored catalog) is
-//! rejected with its diagnostics and the old version keeps serving.
+//! Hot reload: a package is compiled, and the stored catalog indexed for it, off the
+//! request path and swapped in atomically; a package that fails to compile (or whose
+//! schema no longer fits the stored catalog) is rejected with its diagnostics and the old
+//! version keeps serving.
 
 use std::path::Path;
 use std::sync::Arc;
