@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench scale` runs the full matrix (several minutes) and prints a
 //! Markdown table; under `cargo test --benches` (no `--bench` argument) it runs one tiny
-//! configuration as a smoke test.
+//! configuration as a smoke test. `-- --only 10000x100000 [--events N]` runs one row (for
+//! profiling; under `valgrind --tool=callgrind --toggle-collect='*Index*evaluate*'` it
+//! counts the instructions of the indexed evaluator alone).
 
 // Test and bench code: panicking on broken input is the right failure.
 #![allow(
@@ -169,6 +171,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
     {
         let (rules, blocks) = only.split_once('x').expect("--only RULESxBLOCKS");
+        // `--events N` (default 20,000): fewer for a run under callgrind.
+        let events = args
+            .iter()
+            .position(|a| a == "--events")
+            .and_then(|i| args.get(i + 1))
+            .map_or(20_000, |n| n.parse().expect("--events N"));
         println!("{header}");
         row(
             Shape {
@@ -177,7 +185,7 @@ fn main() {
                 profiles: 2_000,
                 seed: 1,
             },
-            20_000,
+            events,
             0,
         );
         return;

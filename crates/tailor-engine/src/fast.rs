@@ -1,6 +1,7 @@
 //! The indexed evaluator: the same outcomes as the reference evaluator (`assemble.rs`),
 //! found without looking at every rule and every block. Checked against the reference
-//! by a differential proptest (`tests/differential.rs`) over the whole outcome JSON.
+//! by a differential proptest over the whole outcome JSON (`tests/invariants.rs`,
+//! `indexed_evaluator_equals_reference`).
 //!
 //! An [`Index`] is built once per package and catalog version: rule indexes per event
 //! kind ([`rules`]) and per-section pick indexes ([`picks`]). Work that cannot be done

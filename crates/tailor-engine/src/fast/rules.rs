@@ -304,19 +304,40 @@ fn range(op: BinaryOp, slot: usize, v: &Value, flipped: bool, c: &Compiled) -> O
     })
 }
 
+/// How often each exact key is a possible access predicate across the package's
+/// conjunctions: a key many rules test (a popular topic in a segment) is likely common
+/// among profiles too, so a conjunction is better found through a rarer one.
+type KeyUse = HashMap<(usize, Key), u32>;
+
+fn exact_keys(a: &Access) -> Option<(usize, &[Key])> {
+    match a {
+        Access::SetHas(slot, keys) | Access::Equal(slot, keys) => Some((*slot, keys)),
+        _ => None,
+    }
+}
+
 /// The best access predicate of a conjunction — membership and equality before map
-/// entries before ranges — and the conjunction's remainder under it.
-fn best_access(conj: &[&CExpr], c: &Compiled) -> Option<(Access, Vec<CExpr>)> {
+/// entries before ranges; among memberships and equalities the one whose keys the
+/// package tests least (see [`KeyUse`]); then the first — and the conjunction's
+/// remainder under it.
+fn best_access(conj: &[&CExpr], c: &Compiled, uses: &KeyUse) -> Option<(Access, Vec<CExpr>)> {
     let rank = |a: &Access| match a {
         Access::SetHas(..) | Access::Equal(..) => 0,
         Access::MapKey(..) => 1,
         Access::Above { .. } | Access::Below { .. } => 2,
     };
+    let weight = |a: &Access| {
+        exact_keys(a).map_or(0, |(slot, keys)| {
+            keys.iter()
+                .map(|k| u64::from(uses.get(&(slot, k.clone())).copied().unwrap_or(0)))
+                .sum::<u64>()
+        })
+    };
     let (at, access) = conj
         .iter()
         .enumerate()
         .filter_map(|(i, e)| access(e, c).map(|a| (i, a)))
-        .min_by_key(|(i, a)| (rank(a), *i))?;
+        .min_by_key(|(i, a)| (rank(a), weight(a), *i))?;
     let remainder = conj
         .iter()
         .enumerate()
@@ -339,16 +360,32 @@ impl RuleIndex {
             let end = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
             Entry { rule, start, end }
         };
-        for (ri, rule) in c.rules.iter().enumerate() {
+        // Each rule's DNF (`None`: checked for every event), and how often the package
+        // tests each exact key, to choose access predicates with.
+        let forms: Vec<Option<Vec<Vec<&CExpr>>>> = c
+            .rules
+            .iter()
+            .map(|rule| match &rule.when {
+                Some(w) if !has_script(w, c, 0) => dnf(w, c, 0),
+                _ => None,
+            })
+            .collect();
+        let mut uses = KeyUse::default();
+        for conj in forms.iter().flatten().flatten() {
+            for a in conj.iter().filter_map(|e| access(e, c)) {
+                if let Some((slot, keys)) = exact_keys(&a) {
+                    for k in keys {
+                        *uses.entry((slot, k.clone())).or_default() += 1;
+                    }
+                }
+            }
+        }
+        for (ri, (rule, form)) in c.rules.iter().zip(&forms).enumerate() {
             let r = u32::try_from(ri).unwrap_or(u32::MAX);
             // Every conjunction needs an access predicate, or the rule is always checked.
-            let accesses: Option<Vec<(Access, Vec<CExpr>)>> = match &rule.when {
-                None => None,
-                Some(w) if has_script(w, c, 0) => None,
-                Some(w) => {
-                    dnf(w, c, 0).and_then(|d| d.iter().map(|conj| best_access(conj, c)).collect())
-                }
-            };
+            let accesses: Option<Vec<(Access, Vec<CExpr>)>> = form
+                .as_ref()
+                .and_then(|d| d.iter().map(|conj| best_access(conj, c, &uses)).collect());
             match accesses {
                 None => {
                     let when: Vec<CExpr> = rule.when.iter().cloned().collect();
@@ -388,8 +425,12 @@ impl RuleIndex {
     }
 
     /// The rules of this event kind whose `when` holds for the profile, as sorted rule
-    /// indexes (evaluation order): the candidate conjunctions' remainders evaluated with
-    /// `holds`, a rule's later conjunctions skipped once one holds.
+    /// indexes (evaluation order). Each candidate conjunction — every one that can hold
+    /// is on a posting list the profile reaches — has its remainder evaluated with
+    /// `holds` where it is found; no candidate list is built or sorted. A rule reached
+    /// twice (two conjunctions, or an `intersects` list the profile meets twice) is
+    /// evaluated twice, which is harmless: remainders call no scripts, so evaluating
+    /// them has no effect but the answer.
     pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
@@ -397,13 +438,11 @@ impl RuleIndex {
         holds: &dyn Fn(&CExpr) -> bool,
         out: &mut Vec<u32>,
     ) {
-        let mut candidates = Vec::new();
-        self.candidates(kind, profile, &mut candidates);
         out.clear();
-        for e in candidates {
-            if out.last() == Some(&e.rule) {
-                continue;
-            }
+        let Some(k) = self.kinds.get(kind as usize) else {
+            return;
+        };
+        let mut check = |e: &Entry| {
             let remainder = self
                 .atoms
                 .get(e.start as usize..e.end as usize)
@@ -411,35 +450,21 @@ impl RuleIndex {
             if remainder.iter().all(|a| a.holds(profile, holds)) {
                 out.push(e.rule);
             }
-        }
-    }
-
-    /// Candidate conjunctions for a profile and event kind, sorted (by rule, then in DNF
-    /// order). Every conjunction that can hold is among them.
-    fn candidates(
-        &self,
-        kind: tailor_lang::ast::EventKind,
-        profile: &Profile,
-        out: &mut Vec<Entry>,
-    ) {
-        out.clear();
-        let Some(k) = self.kinds.get(kind as usize) else {
-            return;
         };
-        out.extend_from_slice(&k.always);
+        k.always.iter().for_each(&mut check);
         for &slot in &k.set_slots {
             match profile.get(slot) {
                 Some(Value::StrSet(s)) => {
                     for x in s.iter() {
                         if let Some(p) = k.set_has.get(&(slot, Key::Str(x.clone()))) {
-                            out.extend_from_slice(p);
+                            p.iter().for_each(&mut check);
                         }
                     }
                 }
                 Some(Value::IntSet(s)) => {
                     for x in s.iter() {
                         if let Some(p) = k.set_has.get(&(slot, Key::Int(*x))) {
-                            out.extend_from_slice(p);
+                            p.iter().for_each(&mut check);
                         }
                     }
                 }
@@ -450,14 +475,14 @@ impl RuleIndex {
             if let Some(key) = profile.get(slot).and_then(Key::of)
                 && let Some(p) = k.equal.get(&(slot, key))
             {
-                out.extend_from_slice(p);
+                p.iter().for_each(&mut check);
             }
         }
         for &slot in &k.map_slots {
             if let Some(Value::Map(m)) = profile.get(slot) {
                 for key in m.keys() {
                     if let Some(p) = k.map_key.get(&(slot, key.clone())) {
-                        out.extend_from_slice(p);
+                        p.iter().for_each(&mut check);
                     }
                 }
             }
@@ -466,21 +491,15 @@ impl RuleIndex {
             if let Some(v) = profile.get(*slot).and_then(Value::as_f64) {
                 // Over-approximate at equality (`>` and `>=` alike): f64 rounding of
                 // large ints must never lose a candidate; the full `when` decides.
-                for (t, r) in list {
-                    if *t > v {
-                        break;
-                    }
-                    out.push(*r);
+                for (_, e) in list.iter().take_while(|(t, _)| *t <= v) {
+                    check(e);
                 }
             }
         }
         for (slot, list) in &k.below {
             if let Some(v) = profile.get(*slot).and_then(Value::as_f64) {
-                for (t, r) in list {
-                    if *t < v {
-                        break;
-                    }
-                    out.push(*r);
+                for (_, e) in list.iter().take_while(|(t, _)| *t >= v) {
+                    check(e);
                 }
             }
         }
