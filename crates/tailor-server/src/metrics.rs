@@ -150,7 +150,7 @@ impl Metrics {
         self.script_errors.render(
             &mut out,
             "tailor_script_errors_total",
-            "Script calls that failed during evaluation.",
+            "Script failures reported in the outcomes of evaluated events, dry runs included (identical failures within one event counted once).",
         );
         self.reloads.render(
             &mut out,
