@@ -9,7 +9,7 @@
 //! error list depends on which blocks it looked at — takes the reference path.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::data::{Block, Catalog, Event, History, Profile};
 use crate::eval::Ctx;
@@ -37,6 +37,12 @@ pub struct Index {
     fallback_access: Vec<Plan>,
     /// Some fired rule's drop calls a script: picks then take the reference path.
     script_drops: Vec<bool>,
+    /// Per rule: its drops, as indexes into `drop_table`, where equal drops are one.
+    drop_ids: Vec<Vec<u32>>,
+    /// The package's distinct drops. A drop without script calls is pure, so when
+    /// several fired rules drop by the same condition (`block.topic in profile.muted`)
+    /// it is evaluated once per block.
+    drop_table: Vec<CExpr>,
     /// Per event kind: some rule answers it (the fallback applies only then).
     answered: Vec<bool>,
     /// The rules' names, shared with every outcome (`fired`, items' reasons).
@@ -104,7 +110,27 @@ impl Index {
             .map(|r| r.picks().map(access_of).collect())
             .collect();
         let fallback_access = c.edition.fallback.iter().map(access_of).collect();
+        // Equal drops found by their printed form, which shows every operand (constants
+        // exactly, regexes by pattern).
+        let mut drop_table = Vec::new();
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let drop_ids = c
+            .rules
+            .iter()
+            .map(|r| {
+                r.drops()
+                    .map(|d| {
+                        *seen.entry(format!("{d:?}")).or_insert_with(|| {
+                            drop_table.push(d.clone());
+                            u32::try_from(drop_table.len() - 1).unwrap_or(u32::MAX)
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         Index {
+            drop_ids,
+            drop_table,
             rules: rules::RuleIndex::build(c),
             sections,
             access,
@@ -187,22 +213,42 @@ impl Index {
         let ctx = pkg.context(event, profile, &errors);
 
         // Fired rules: the index's matches (in evaluation order) that are under their cap.
-        let fired: Vec<(usize, &CRule)> = self
-            .matching(&ctx)
-            .iter()
-            .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
-            .filter(|(_, r)| crate::assemble::under_cap(r, past, t))
-            .collect();
-        outcome.fired = fired
-            .iter()
-            .filter_map(|(i, _)| self.names.get(*i).cloned())
-            .collect();
+        let matched = self.matching(&ctx);
+        let mut fired: Vec<(usize, &CRule)> = Vec::with_capacity(matched.len());
+        fired.extend(
+            matched
+                .iter()
+                .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
+                .filter(|(_, r)| crate::assemble::under_cap(r, past, t)),
+        );
+        outcome.fired = Vec::with_capacity(fired.len());
+        outcome.fired.extend(
+            fired
+                .iter()
+                .filter_map(|(i, _)| self.names.get(*i).cloned()),
+        );
 
         let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
         let script_drops = fired
             .iter()
             .any(|(i, _)| self.script_drops.get(*i).copied().unwrap_or(true));
-        let drops = crate::assemble::fired_drops(&fired);
+        // The reference's list when a drop calls a script (its failures are reported per
+        // call); otherwise each distinct drop once.
+        let drops = if script_drops {
+            crate::assemble::fired_drops(&fired)
+        } else {
+            let mut ids: Vec<u32> = fired
+                .iter()
+                .filter_map(|(i, _)| self.drop_ids.get(*i))
+                .flatten()
+                .copied()
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.iter()
+                .filter_map(|&d| self.drop_table.get(d as usize))
+                .collect()
+        };
         let eligible =
             |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &drops, &ctx);
 

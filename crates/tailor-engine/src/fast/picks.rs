@@ -5,12 +5,11 @@
 //! when it is full; the full `where` and eligibility are still checked for every block it
 //! takes, so the result is exactly the reference evaluator's.
 
-use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 
 use tailor_lang::ast::{BinaryOp, Type};
 
-use super::rules::Key;
+use super::rules::{Key, SlotMaps};
 use crate::check::Compiled;
 use crate::data::{Block, Catalog, Profile};
 use crate::eval::compare;
@@ -155,7 +154,8 @@ pub(crate) struct SectionIndex {
     pub(crate) blocks: Vec<u32>,
     /// The section's blocks (catalog positions) sorted by each static order its picks use.
     orders: Vec<(StaticOrder, Vec<u32>)>,
-    postings: FxHashMap<(usize, Key), Posting>,
+    /// Per block slot a `where` tests, per key: the blocks that hold it.
+    postings: SlotMaps<Posting>,
 }
 
 /// The blocks of one section whose field holds (or contains) one key.
@@ -233,7 +233,7 @@ impl SectionIndex {
         for &slot in slots {
             for &p in &blocks {
                 for k in keys_of(get(p).and_then(|b| b.get(slot))) {
-                    let posting = idx.postings.entry((slot, k)).or_default();
+                    let posting = idx.postings.entry(slot, k);
                     if posting.positions.last() != Some(&p) {
                         posting.positions.push(p);
                     }
@@ -249,10 +249,8 @@ impl SectionIndex {
                 let rank = u32::try_from(rank).unwrap_or(u32::MAX);
                 for &slot in slots {
                     for k in keys_of(get(p).and_then(|b| b.get(slot))) {
-                        if let Some(list) = idx
-                            .postings
-                            .get_mut(&(slot, k))
-                            .and_then(|posting| posting.ranks.get_mut(oi))
+                        // Every key has its posting from the pass above.
+                        if let Some(list) = idx.postings.entry(slot, k).ranks.get_mut(oi)
                             && list.last() != Some(&rank)
                         {
                             list.push(rank);
@@ -276,28 +274,25 @@ impl SectionIndex {
 
     /// The posting lists an access predicate selects for this profile.
     fn postings<'s>(&'s self, access: &PickAccess, profile: &Profile) -> Vec<&'s Posting> {
-        let get = |slot: usize, k: Key| self.postings.get(&(slot, k));
+        let mut out = Vec::new();
         match access {
             PickAccess::Keys(slot, keys) => {
-                keys.iter().filter_map(|k| get(*slot, k.clone())).collect()
-            }
-            PickAccess::ProfileValue(slot, p) => profile
-                .get(*p)
-                .and_then(Key::of)
-                .and_then(|k| get(*slot, k))
-                .into_iter()
-                .collect(),
-            PickAccess::ProfileSet(slot, p) => match profile.get(*p) {
-                Some(Value::StrSet(s)) => s
-                    .iter()
-                    .filter_map(|x| get(*slot, Key::Str(x.clone())))
-                    .collect(),
-                Some(Value::IntSet(s)) => {
-                    s.iter().filter_map(|x| get(*slot, Key::Int(*x))).collect()
+                if let Some(m) = self.postings.slot(*slot) {
+                    out.extend(keys.iter().filter_map(|k| m.get(k)));
                 }
-                _ => Vec::new(),
-            },
+            }
+            PickAccess::ProfileValue(slot, p) => {
+                if let (Some(m), Some(v)) = (self.postings.slot(*slot), profile.get(*p)) {
+                    out.extend(m.get_value(v));
+                }
+            }
+            PickAccess::ProfileSet(slot, p) => {
+                if let (Some(m), Some(v)) = (self.postings.slot(*slot), profile.get(*p)) {
+                    m.each_of(v, &mut |x| out.push(x));
+                }
+            }
         }
+        out
     }
 
     /// Candidate positions for an access predicate, in id order, without duplicates.

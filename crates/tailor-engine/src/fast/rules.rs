@@ -49,6 +49,111 @@ impl Key {
     }
 }
 
+/// Values keyed by string or int [`Key`]s, looked up with borrowed profile and block
+/// values: an event clones no `Arc` and builds no key to find a posting list.
+#[derive(Debug)]
+pub(crate) struct KeyMap<V> {
+    strs: HashMap<std::sync::Arc<str>, V>,
+    ints: HashMap<i64, V>,
+}
+
+impl<V> Default for KeyMap<V> {
+    fn default() -> Self {
+        KeyMap {
+            strs: HashMap::default(),
+            ints: HashMap::default(),
+        }
+    }
+}
+
+impl<V: Default> KeyMap<V> {
+    pub(crate) fn entry(&mut self, k: Key) -> &mut V {
+        match k {
+            Key::Str(s) => self.strs.entry(s).or_default(),
+            Key::Int(i) => self.ints.entry(i).or_default(),
+        }
+    }
+}
+
+impl<V> KeyMap<V> {
+    pub(crate) fn get(&self, k: &Key) -> Option<&V> {
+        match k {
+            Key::Str(s) => self.strs.get(&**s),
+            Key::Int(i) => self.ints.get(i),
+        }
+    }
+
+    pub(crate) fn get_str(&self, s: &str) -> Option<&V> {
+        self.strs.get(s)
+    }
+
+    pub(crate) fn get_int(&self, i: i64) -> Option<&V> {
+        self.ints.get(&i)
+    }
+
+    /// The entry of a scalar value that can be a key (a string or an int).
+    pub(crate) fn get_value(&self, v: &Value) -> Option<&V> {
+        match v {
+            Value::Str(s) => self.get_str(s),
+            Value::Int(i) => self.get_int(*i),
+            _ => None,
+        }
+    }
+
+    /// The entries of the elements of a set value (or of a scalar's key), in the set's
+    /// order.
+    pub(crate) fn each_of<'a>(&'a self, v: &Value, f: &mut dyn FnMut(&'a V)) {
+        match v {
+            Value::StrSet(set) => set.iter().filter_map(|x| self.get_str(x)).for_each(f),
+            Value::IntSet(set) => set.iter().filter_map(|x| self.get_int(*x)).for_each(f),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.strs.values_mut().chain(self.ints.values_mut())
+    }
+}
+
+/// Per profile or block slot, a [`KeyMap`]. Slots are few, so a list.
+#[derive(Debug)]
+pub(crate) struct SlotMaps<V>(Vec<(usize, KeyMap<V>)>);
+
+impl<V> Default for SlotMaps<V> {
+    fn default() -> Self {
+        SlotMaps(Vec::new())
+    }
+}
+
+impl<V: Default> SlotMaps<V> {
+    pub(crate) fn entry(&mut self, slot: usize, k: Key) -> &mut V {
+        let at = match self.0.iter().position(|(s, _)| *s == slot) {
+            Some(at) => at,
+            None => {
+                self.0.push((slot, KeyMap::default()));
+                self.0.len() - 1
+            }
+        };
+        // `at` is in range: found or just pushed.
+        #[allow(clippy::indexing_slicing)]
+        self.0[at].1.entry(k)
+    }
+}
+
+impl<V> SlotMaps<V> {
+    pub(crate) fn slot(&self, slot: usize) -> Option<&KeyMap<V>> {
+        self.0.iter().find(|(s, _)| *s == slot).map(|(_, m)| m)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &KeyMap<V>)> {
+        self.0.iter().map(|(s, m)| (*s, m))
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().flat_map(|(_, m)| m.values_mut())
+    }
+}
+
 /// The most conjunctions a rule may have before it is checked for every event.
 const MAX_DISJUNCTS: usize = 32;
 
@@ -143,12 +248,12 @@ impl Atom {
 pub(crate) struct KindIndex {
     /// Conjunctions checked for every event of this kind (a rule's whole `when`).
     always: Vec<Entry>,
-    set_has: HashMap<(usize, Key), Vec<Entry>>,
-    set_slots: Vec<usize>,
-    equal: HashMap<(usize, Key), Vec<Entry>>,
-    equal_slots: Vec<usize>,
-    map_key: HashMap<(usize, std::sync::Arc<str>), Vec<Entry>>,
-    map_slots: Vec<usize>,
+    /// `"k" in profile.SET`: by the set's slot and element.
+    set_has: SlotMaps<Vec<Entry>>,
+    /// `profile.FIELD == "k"`: by the field's slot and value.
+    equal: SlotMaps<Vec<Entry>>,
+    /// `profile.MAP["k"] …`: by the map's slot and key.
+    map_key: SlotMaps<Vec<Entry>>,
     /// Per slot: (threshold, entry), sorted by threshold ascending.
     above: HashMap<usize, Vec<(f64, Entry)>>,
     /// Per slot: (threshold, entry), sorted by threshold descending.
@@ -452,36 +557,20 @@ impl RuleIndex {
             }
         };
         k.always.iter().for_each(&mut check);
-        for &slot in &k.set_slots {
-            match profile.get(slot) {
-                Some(Value::StrSet(s)) => {
-                    for x in s.iter() {
-                        if let Some(p) = k.set_has.get(&(slot, Key::Str(x.clone()))) {
-                            p.iter().for_each(&mut check);
-                        }
-                    }
-                }
-                Some(Value::IntSet(s)) => {
-                    for x in s.iter() {
-                        if let Some(p) = k.set_has.get(&(slot, Key::Int(*x))) {
-                            p.iter().for_each(&mut check);
-                        }
-                    }
-                }
-                _ => {}
+        for (slot, map) in k.set_has.iter() {
+            if let Some(v) = profile.get(slot) {
+                map.each_of(v, &mut |p| p.iter().for_each(&mut check));
             }
         }
-        for &slot in &k.equal_slots {
-            if let Some(key) = profile.get(slot).and_then(Key::of)
-                && let Some(p) = k.equal.get(&(slot, key))
-            {
+        for (slot, map) in k.equal.iter() {
+            if let Some(p) = profile.get(slot).and_then(|v| map.get_value(v)) {
                 p.iter().for_each(&mut check);
             }
         }
-        for &slot in &k.map_slots {
+        for (slot, map) in k.map_key.iter() {
             if let Some(Value::Map(m)) = profile.get(slot) {
                 for key in m.keys() {
-                    if let Some(p) = k.map_key.get(&(slot, key.clone())) {
+                    if let Some(p) = map.get_str(key) {
                         p.iter().for_each(&mut check);
                     }
                 }
@@ -520,32 +609,23 @@ impl KindIndex {
     fn add(&mut self, a: &Access, r: Entry) {
         match a {
             Access::SetHas(slot, keys) => {
-                if !self.set_slots.contains(slot) {
-                    self.set_slots.push(*slot);
-                }
                 for key in keys {
-                    let list = self.set_has.entry((*slot, key.clone())).or_default();
+                    let list = self.set_has.entry(*slot, key.clone());
                     if list.last() != Some(&r) {
                         list.push(r);
                     }
                 }
             }
             Access::Equal(slot, keys) => {
-                if !self.equal_slots.contains(slot) {
-                    self.equal_slots.push(*slot);
-                }
                 for key in keys {
-                    let list = self.equal.entry((*slot, key.clone())).or_default();
+                    let list = self.equal.entry(*slot, key.clone());
                     if list.last() != Some(&r) {
                         list.push(r);
                     }
                 }
             }
             Access::MapKey(slot, key) => {
-                if !self.map_slots.contains(slot) {
-                    self.map_slots.push(*slot);
-                }
-                let list = self.map_key.entry((*slot, key.clone())).or_default();
+                let list = self.map_key.entry(*slot, Key::Str(key.clone()));
                 if list.last() != Some(&r) {
                     list.push(r);
                 }
@@ -557,5 +637,50 @@ impl KindIndex {
                 self.below.entry(*slot).or_default().push((*threshold, r));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Package;
+
+    /// A conjunction of two memberships is found through the key fewer rules test: the
+    /// popular topic of a segment would make it a candidate for most readers.
+    #[test]
+    fn a_conjunction_is_posted_under_its_rarest_key() {
+        let mut src = String::from(
+            "profile {\n interests: set<string>\n}\ncontent {\n region: string\n}\n\
+             edition e { sections { s 3 } }\nsegment fans = \"common\" in profile.interests\n",
+        );
+        for i in 0..3 {
+            src.push_str(&format!("rule c{i} {{\n when fans\n pick 1 from s\n}}\n"));
+        }
+        src.push_str(
+            "rule both {\n when fans and \"rare\" in profile.interests\n pick 1 from s\n}\n",
+        );
+        let pkg = Package::from_sources(vec![("t.rules".into(), src)]).expect("package");
+        let c = pkg.compiled();
+        let both = c
+            .rules
+            .iter()
+            .position(|r| r.name == "both")
+            .and_then(|i| u32::try_from(i).ok())
+            .expect("rule both");
+        let index = RuleIndex::build(c);
+        let enter = index
+            .kinds
+            .get(tailor_lang::ast::EventKind::Enter as usize)
+            .expect("enter");
+        let posted = |key: &str| {
+            enter
+                .set_has
+                .iter()
+                .filter_map(|(_, m)| m.get_str(key))
+                .flatten()
+                .any(|e| e.rule == both)
+        };
+        assert!(posted("rare"));
+        assert!(!posted("common"));
     }
 }
