@@ -60,7 +60,7 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 13] = [
+const WHENS: [&str; 16] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
@@ -74,6 +74,9 @@ const WHENS: [&str; 13] = [
     "len(profile.interests) > 1 or profile.age == 25",
     "profile.reads[\"t1\"] >= 2 or profile.reads[\"t2\"] != 1",
     "profile.reads[\"t0\"] exists and profile.age > 20",
+    "\"t1\" in profile.interests and profile.vip",
+    "profile.age >= 30 and not profile.vip",
+    "\"t2\" in profile.interests and not (profile.age > 50)",
 ];
 const WHERES: [&str; 10] = [
     "",
@@ -99,7 +102,7 @@ const ORDERS: [&str; 6] = [
 impl Spec {
     fn source(&self) -> String {
         let mut s = String::from(
-            "profile {\n  age: int\n  city: string\n  interests: set<string>\n  reads: map<int>\n}\ncontent {\n  region: string\n  score: float\n}\nsegment young = profile.age < 30\n",
+            "profile {\n  age: int\n  city: string\n  interests: set<string>\n  reads: map<int>\n  vip: bool\n}\ncontent {\n  region: string\n  score: float\n}\nsegment young = profile.age < 30\n",
         );
         s.push_str(&format!(
             "edition e {{\n  max {}\n  min {}\n  sections {{\n",
@@ -307,6 +310,10 @@ fn world(
         profile["age"] = serde_json::json!(a);
         if a % 3 != 0 {
             profile["reads"] = serde_json::json!({"t0": a % 4, "t1": a % 5, "t2": a % 2});
+        }
+        // `vip` true, false or missing.
+        if a % 5 != 0 {
+            profile["vip"] = serde_json::json!(a % 2 == 0);
         }
     }
     if let Some(c) = city {

@@ -120,9 +120,10 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(sections: usize) -> State {
+    pub(crate) fn new(ed: &CEdition) -> State {
+        let sections = ed.sections.len();
         State {
-            chosen: Vec::new(),
+            chosen: Vec::with_capacity(ed.max.min(64)),
             per_section: vec![0; sections],
         }
     }
@@ -180,14 +181,10 @@ impl State {
 
     /// Step 6: by section in declared order, then in the order chosen.
     pub(crate) fn into_items(self) -> Vec<DigestItem> {
-        let mut items: Vec<(usize, usize, DigestItem)> = self
-            .chosen
-            .into_iter()
-            .enumerate()
-            .map(|(order, (section, item))| (section, order, item))
-            .collect();
-        items.sort_by_key(|(section, order, _)| (*section, *order));
-        items.into_iter().map(|(_, _, i)| i).collect()
+        let mut chosen = self.chosen;
+        // A stable sort: within a section, the order chosen stays.
+        chosen.sort_by_key(|(section, _)| *section);
+        chosen.into_iter().map(|(_, item)| item).collect()
     }
 }
 
@@ -306,7 +303,7 @@ impl Package {
         let is_eligible = |b: &Block| eligible(b, t, &recent, &drops, &ctx);
 
         // 4. Picks, in evaluation order and source order within a rule.
-        let mut state = State::new(ed.sections.len());
+        let mut state = State::new(ed);
         for (ri, ((_, rule), name)) in fired.iter().zip(&names).enumerate() {
             for (pi, pick) in rule.picks().enumerate() {
                 self.run_pick(

@@ -180,7 +180,7 @@ impl Index {
     /// The rules (indexes, evaluation order) that answer the event and whose `when`
     /// holds, found through the rule index.
     fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
-        let mut matched = Vec::new();
+        let mut matched = Vec::with_capacity(64);
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
             .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
@@ -252,7 +252,7 @@ impl Index {
         let eligible =
             |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &drops, &ctx);
 
-        let mut state = crate::assemble::State::new(ed.sections.len());
+        let mut state = crate::assemble::State::new(ed);
         for (ri, (rule_index, rule)) in fired.iter().enumerate() {
             // Once the digest has `max` items no pick has room: the rest add nothing.
             if state.len() >= ed.max {

@@ -190,18 +190,26 @@ struct Entry {
     end: u32,
 }
 
-/// A remainder conjunct, compiled: comparisons of profile fields and constants are
-/// evaluated in place (exactly as `Ctx::eval` evaluates them); anything else through
-/// the expression evaluator.
+/// A remainder conjunct, compiled: comparisons of profile fields, map entries and
+/// constants, `exists`, bool fields and `not` of these are evaluated in place (exactly
+/// as `Ctx::eval` evaluates them); anything else through the expression evaluator.
 #[derive(Debug)]
 enum Atom {
     Compare(BinaryOp, Operand, Operand),
+    /// `profile.FIELD exists`
+    Exists(Operand),
+    /// A bool field, as a condition: it holds when it is `true`.
+    Field(usize),
+    /// `not` of a compiled atom (never of `Expr`, whose failures `holds` maps to false).
+    Not(Box<Atom>),
     Expr(CExpr),
 }
 
 #[derive(Debug)]
 enum Operand {
     Profile(usize),
+    /// `profile.MAP["key"]`
+    Entry(usize, std::sync::Arc<str>),
     Const(Value),
 }
 
@@ -210,13 +218,17 @@ impl Operand {
         match e {
             CExpr::Profile(s) => Some(Operand::Profile(*s)),
             CExpr::Const(v) => Some(Operand::Const(v.clone())),
-            _ => None,
+            other => map_entry(other).map(|(s, k)| Operand::Entry(s, k)),
         }
     }
 
     fn get<'a>(&'a self, profile: &'a Profile) -> Option<&'a Value> {
         match self {
             Operand::Profile(s) => profile.get(*s),
+            Operand::Entry(s, k) => match profile.get(*s) {
+                Some(Value::Map(m)) => m.get(k),
+                _ => None,
+            },
             Operand::Const(v) => Some(v),
         }
     }
@@ -224,10 +236,23 @@ impl Operand {
 
 impl Atom {
     fn compile(e: &CExpr) -> Atom {
-        if let CExpr::Binary(op, a, b) = e
-            && let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b))
-        {
-            return Atom::Compare(*op, x, y);
+        match e {
+            CExpr::Binary(op, a, b) => {
+                if let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b)) {
+                    return Atom::Compare(*op, x, y);
+                }
+            }
+            CExpr::Exists(a) => {
+                if let Some(x) = Operand::of(a) {
+                    return Atom::Exists(x);
+                }
+            }
+            CExpr::Profile(s) => return Atom::Field(*s),
+            CExpr::Not(a) => match Atom::compile(a) {
+                Atom::Expr(_) => {}
+                inner => return Atom::Not(Box::new(inner)),
+            },
+            _ => {}
         }
         Atom::Expr(e.clone())
     }
@@ -238,6 +263,9 @@ impl Atom {
                 crate::eval::binary_ref(*op, a.get(profile), b.get(profile)),
                 Some(Value::Bool(true))
             ),
+            Atom::Exists(a) => a.get(profile).is_some(),
+            Atom::Field(s) => matches!(profile.get(*s), Some(Value::Bool(true))),
+            Atom::Not(a) => !a.holds(profile, holds),
             Atom::Expr(e) => holds(e),
         }
     }
