@@ -37,6 +37,8 @@ pub struct Index {
     fallback_access: Vec<Plan>,
     /// Some fired rule's drop calls a script: picks then take the reference path.
     script_drops: Vec<bool>,
+    /// Per rule: it has a cap (its deliveries must be counted before it fires).
+    capped: Vec<bool>,
     /// Per rule: its drops, as indexes into `drop_table`, where equal drops are one.
     drop_ids: Vec<Vec<u32>>,
     /// The package's distinct drops. A drop without script calls is pure, so when
@@ -129,6 +131,7 @@ impl Index {
             })
             .collect();
         Index {
+            capped: c.rules.iter().map(|r| r.cap.is_some()).collect(),
             drop_ids,
             drop_table,
             rules: rules::RuleIndex::build(c),
@@ -213,33 +216,38 @@ impl Index {
         let ctx = pkg.context(event, profile, &errors);
 
         // Fired rules: the index's matches (in evaluation order) that are under their cap.
-        let matched = self.matching(&ctx);
-        let mut fired: Vec<(usize, &CRule)> = Vec::with_capacity(matched.len());
-        fired.extend(
-            matched
-                .iter()
-                .filter_map(|&r| c.rules.get(r as usize).map(|rule| (r as usize, rule)))
-                .filter(|(_, r)| crate::assemble::under_cap(r, past, t)),
-        );
+        // A rule's `CRule` is read only when it has a cap or its picks run: most matched
+        // rules of a large package are neither, and each would be a cache miss.
+        let mut fired = self.matching(&ctx);
+        fired.retain(|&r| {
+            !self.capped.get(r as usize).copied().unwrap_or(true)
+                || c.rules
+                    .get(r as usize)
+                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+        });
         outcome.fired = Vec::with_capacity(fired.len());
         outcome.fired.extend(
             fired
                 .iter()
-                .filter_map(|(i, _)| self.names.get(*i).cloned()),
+                .filter_map(|&i| self.names.get(i as usize).cloned()),
         );
 
         let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
         let script_drops = fired
             .iter()
-            .any(|(i, _)| self.script_drops.get(*i).copied().unwrap_or(true));
+            .any(|&i| self.script_drops.get(i as usize).copied().unwrap_or(true));
         // The reference's list when a drop calls a script (its failures are reported per
         // call); otherwise each distinct drop once.
-        let drops = if script_drops {
-            crate::assemble::fired_drops(&fired)
+        let drops: Vec<&CExpr> = if script_drops {
+            fired
+                .iter()
+                .filter_map(|&i| c.rules.get(i as usize))
+                .flat_map(CRule::drops)
+                .collect()
         } else {
             let mut ids: Vec<u32> = fired
                 .iter()
-                .filter_map(|(i, _)| self.drop_ids.get(*i))
+                .filter_map(|&i| self.drop_ids.get(i as usize))
                 .flatten()
                 .copied()
                 .collect();
@@ -253,16 +261,18 @@ impl Index {
             |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &drops, &ctx);
 
         let mut state = crate::assemble::State::new(ed);
-        for (ri, (rule_index, rule)) in fired.iter().enumerate() {
+        for (ri, &rule_index) in fired.iter().enumerate() {
             // Once the digest has `max` items no pick has room: the rest add nothing.
             if state.len() >= ed.max {
                 break;
             }
-            let Some(name) = self.names.get(*rule_index) else {
+            let rule_index = rule_index as usize;
+            let (Some(name), Some(rule)) = (self.names.get(rule_index), c.rules.get(rule_index))
+            else {
                 continue;
             };
             for (pi, pick) in rule.picks().enumerate() {
-                let access = self.access.get(*rule_index).and_then(|a| a.get(pi));
+                let access = self.access.get(rule_index).and_then(|a| a.get(pi));
                 let source = PickSource::Rule { rule: ri, pick: pi };
                 self.run_pick(
                     pick,
