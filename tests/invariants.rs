@@ -60,7 +60,7 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 16] = [
+const WHENS: [&str; 21] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
@@ -77,6 +77,13 @@ const WHENS: [&str; 16] = [
     "\"t1\" in profile.interests and profile.vip",
     "profile.age >= 30 and not profile.vip",
     "\"t2\" in profile.interests and not (profile.age > 50)",
+    // Two exact predicates: the index finds the conjunction through one, the other is
+    // evaluated; constants on either side of every comparison.
+    "\"t0\" in profile.interests and profile.city == \"r0\"",
+    "\"t3\" in profile.interests and \"t1\" in profile.interests",
+    "profile.age <= 40 and 25 < profile.age and \"t0\" in profile.interests",
+    "50 > profile.age and profile.city == \"r1\" or 35 >= profile.age and \"t3\" in profile.interests",
+    "profile.reads[\"t1\"] <= 3 and \"t3\" in profile.interests and 20 != profile.age",
 ];
 const WHERES: [&str; 10] = [
     "",
@@ -305,7 +312,12 @@ fn world(
     let pkg = Package::from_sources(vec![("gen.rules".into(), src.clone())])
         .map_err(|e| TestCaseError::fail(format!("{}\n{src}", e.render(false))))?;
     let mut sources = SourceMap::new();
-    let mut profile = serde_json::json!({"id": "u", "interests": interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>()});
+    let mut profile = serde_json::json!({"id": "u"});
+    // No interests: sometimes an empty set, sometimes missing.
+    if !interests.is_empty() || age.is_some_and(|a| a % 2 == 0) {
+        profile["interests"] =
+            serde_json::json!(interests.iter().map(|t| TAGS[*t]).collect::<Vec<_>>());
+    }
     if let Some(a) = age {
         profile["age"] = serde_json::json!(a);
         if a % 3 != 0 {

@@ -196,6 +196,12 @@ struct Entry {
 #[derive(Debug)]
 enum Atom {
     Compare(BinaryOp, Operand, Operand),
+    /// An int comparison with an int constant, the constant on the right
+    /// (`profile.age >= 30`; `30 <= profile.age` is turned around), compared as `i64`s
+    /// when the operand is an int, as `Compare` otherwise.
+    IntCmp(BinaryOp, Operand, i64),
+    /// `"k" in profile.SET` with a string constant (kept as a `Value::Str`).
+    SetHas(usize, Value),
     /// `profile.FIELD exists`
     Exists(Operand),
     /// A bool field, as a condition: it holds when it is `true`.
@@ -238,6 +244,34 @@ impl Atom {
     fn compile(e: &CExpr) -> Atom {
         match e {
             CExpr::Binary(op, a, b) => {
+                use BinaryOp::*;
+                match (op, &**a, &**b) {
+                    (In, CExpr::Const(k @ Value::Str(_)), CExpr::Profile(s)) => {
+                        return Atom::SetHas(*s, k.clone());
+                    }
+                    (Eq | Ne | Lt | Le | Gt | Ge, x, CExpr::Const(Value::Int(k)))
+                        if !matches!(x, CExpr::Const(_)) =>
+                    {
+                        if let Some(x) = Operand::of(x) {
+                            return Atom::IntCmp(*op, x, *k);
+                        }
+                    }
+                    (Eq | Ne | Lt | Le | Gt | Ge, CExpr::Const(Value::Int(k)), y)
+                        if !matches!(y, CExpr::Const(_)) =>
+                    {
+                        let flipped = match op {
+                            Lt => Gt,
+                            Le => Ge,
+                            Gt => Lt,
+                            Ge => Le,
+                            other => *other,
+                        };
+                        if let Some(y) = Operand::of(y) {
+                            return Atom::IntCmp(flipped, y, *k);
+                        }
+                    }
+                    _ => {}
+                }
                 if let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b)) {
                     return Atom::Compare(*op, x, y);
                 }
@@ -263,6 +297,34 @@ impl Atom {
                 crate::eval::binary_ref(*op, a.get(profile), b.get(profile)),
                 Some(Value::Bool(true))
             ),
+            Atom::IntCmp(op, a, k) => match a.get(profile) {
+                // Missing: every comparison is false.
+                None => false,
+                Some(Value::Int(x)) => {
+                    let o = x.cmp(k);
+                    match op {
+                        BinaryOp::Eq => o.is_eq(),
+                        BinaryOp::Ne => o.is_ne(),
+                        BinaryOp::Lt => o.is_lt(),
+                        BinaryOp::Le => o.is_le(),
+                        BinaryOp::Gt => o.is_gt(),
+                        // `Ge`: `IntCmp` is made for these six operators only.
+                        _ => o.is_ge(),
+                    }
+                }
+                Some(v) => matches!(
+                    crate::eval::binary_ref(*op, Some(v), Some(&Value::Int(*k))),
+                    Some(Value::Bool(true))
+                ),
+            },
+            Atom::SetHas(slot, k) => match (profile.get(*slot), k) {
+                (None, _) => false,
+                (Some(Value::StrSet(set)), Value::Str(k)) => set.contains(k),
+                (set, k) => matches!(
+                    crate::eval::binary_ref(BinaryOp::In, Some(k), set),
+                    Some(Value::Bool(true))
+                ),
+            },
             Atom::Exists(a) => a.get(profile).is_some(),
             Atom::Field(s) => matches!(profile.get(*s), Some(Value::Bool(true))),
             Atom::Not(a) => !a.holds(profile, holds),
