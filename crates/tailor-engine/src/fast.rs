@@ -61,6 +61,8 @@ enum Plan {
     /// section's pre-sorted order at `order` if the pick's order is static.
     Walk {
         access: Option<PickAccess>,
+        /// What of the `where` a block found through `access` must still satisfy.
+        rest: Option<CExpr>,
         order: Option<usize>,
     },
 }
@@ -99,8 +101,16 @@ impl Index {
             if pick_calls_script(p) {
                 Plan::Script
             } else {
+                let (access, rest) = match &p.filter {
+                    None => (None, None),
+                    Some(f) => match picks::pick_access_rest(f, c) {
+                        Some((a, rest)) => (Some(a), rest),
+                        None => (None, Some(f.clone())),
+                    },
+                };
                 Plan::Walk {
-                    access: p.filter.as_ref().and_then(|f| picks::pick_access(f, c)),
+                    access,
+                    rest,
                     order: static_order(&p.order)
                         .and_then(|o| sections.get(p.section).and_then(|s| s.order_index(o))),
                 }
@@ -331,8 +341,12 @@ impl Index {
         }
         // Scripts anywhere the reference looks at every block: take the reference path,
         // so that the same calls are made and the same failures reported.
-        let (access, order) = match plan {
-            Some(Plan::Walk { access, order }) if !script_drops => (access.as_ref(), *order),
+        let (access, rest, order) = match plan {
+            Some(Plan::Walk {
+                access,
+                rest,
+                order,
+            }) if !script_drops => (access.as_ref(), rest.as_ref(), *order),
             _ => {
                 self.package
                     .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
@@ -348,7 +362,7 @@ impl Index {
         // Offer one block; true when the pick is full.
         let mut offer = |p: u32, state: &mut crate::assemble::State| {
             if let Some(b) = block(p)
-                && self.takes(b, pick, ctx, eligible, state)
+                && takes(b, rest, ctx, eligible, state)
             {
                 state.choose(pick, b, reason, source, ed);
                 taken += 1;
@@ -376,7 +390,7 @@ impl Index {
                     }
                     None => &section.blocks,
                 };
-                for p in self.dynamic_order(ids, pick, ctx, eligible) {
+                for p in self.dynamic_order(ids, pick, rest, ctx, eligible) {
                     if offer(p, state) {
                         break;
                     }
@@ -390,6 +404,7 @@ impl Index {
         &self,
         ids: &[u32],
         pick: &CPick,
+        rest: Option<&CExpr>,
         ctx: &Ctx<'_>,
         eligible: &dyn Fn(&Block) -> bool,
     ) -> Vec<u32> {
@@ -397,27 +412,28 @@ impl Index {
         let mut keyed: Vec<(u32, Option<Value>)> = ids
             .iter()
             .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
-            .filter(|(_, b)| eligible(b) && passes(b, pick, ctx))
+            .filter(|(_, b)| eligible(b) && passes(b, rest, ctx))
             .map(|(p, b)| (p, key(b, &pick.order, ctx)))
             .collect();
         sort_by_keys(&mut keyed, descending(&pick.order));
         keyed.into_iter().map(|(p, _)| p).collect()
     }
-
-    fn takes(
-        &self,
-        b: &Block,
-        pick: &CPick,
-        ctx: &Ctx<'_>,
-        eligible: &dyn Fn(&Block) -> bool,
-        state: &crate::assemble::State,
-    ) -> bool {
-        !state.has(b.id()) && eligible(b) && passes(b, pick, ctx)
-    }
 }
 
-fn passes(b: &Block, pick: &CPick, ctx: &Ctx<'_>) -> bool {
-    match &pick.filter {
+/// A block found by a pick's plan is taken when it is not chosen yet, is eligible and
+/// satisfies the rest of the `where`.
+fn takes(
+    b: &Block,
+    rest: Option<&CExpr>,
+    ctx: &Ctx<'_>,
+    eligible: &dyn Fn(&Block) -> bool,
+    state: &crate::assemble::State,
+) -> bool {
+    !state.has(b.id()) && eligible(b) && passes(b, rest, ctx)
+}
+
+fn passes(b: &Block, rest: Option<&CExpr>, ctx: &Ctx<'_>) -> bool {
+    match rest {
         None => true,
         Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
     }

@@ -72,9 +72,29 @@ fn elem_of(t: Type) -> Option<Type> {
 
 /// Find an access predicate among the `where`'s top-level conjuncts.
 pub(crate) fn pick_access(filter: &CExpr, c: &Compiled) -> Option<PickAccess> {
+    pick_access_rest(filter, c).map(|(a, _)| a)
+}
+
+/// An access predicate of a `where` and what else must hold: the other top-level
+/// conjuncts, in their order (`None` when there are none). Every access predicate is
+/// exact — a block on its posting lists satisfies it — so it is not evaluated again.
+pub(crate) fn pick_access_rest(
+    filter: &CExpr,
+    c: &Compiled,
+) -> Option<(PickAccess, Option<CExpr>)> {
     let mut conj = Vec::new();
     flatten_and(filter, &mut conj);
-    conj.into_iter().find_map(|e| conjunct_access(e, c))
+    let (at, access) = conj
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| conjunct_access(e, c).map(|a| (i, a)))?;
+    let rest = conj
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, e)| (*e).clone())
+        .reduce(|a, b| CExpr::And(Box::new(a), Box::new(b)));
+    Some((access, rest))
 }
 
 fn flatten_and<'a>(e: &'a CExpr, out: &mut Vec<&'a CExpr>) {
@@ -272,35 +292,40 @@ impl SectionIndex {
         self.orders.get(order).map_or(&[], |(_, v)| v.as_slice())
     }
 
-    /// The posting lists an access predicate selects for this profile.
-    fn postings<'s>(&'s self, access: &PickAccess, profile: &Profile) -> Vec<&'s Posting> {
-        let mut out = Vec::new();
+    /// The posting lists an access predicate selects for this profile, one by one.
+    fn postings<'s>(
+        &'s self,
+        access: &PickAccess,
+        profile: &Profile,
+        each: &mut dyn FnMut(&'s Posting),
+    ) {
         match access {
             PickAccess::Keys(slot, keys) => {
                 if let Some(m) = self.postings.slot(*slot) {
-                    out.extend(keys.iter().filter_map(|k| m.get(k)));
+                    keys.iter().filter_map(|k| m.get(k)).for_each(each);
                 }
             }
             PickAccess::ProfileValue(slot, p) => {
-                if let (Some(m), Some(v)) = (self.postings.slot(*slot), profile.get(*p)) {
-                    out.extend(m.get_value(v));
+                if let (Some(m), Some(v)) = (self.postings.slot(*slot), profile.get(*p))
+                    && let Some(posting) = m.get_value(v)
+                {
+                    each(posting);
                 }
             }
             PickAccess::ProfileSet(slot, p) => {
                 if let (Some(m), Some(v)) = (self.postings.slot(*slot), profile.get(*p)) {
-                    m.each_of(v, &mut |x| out.push(x));
+                    m.each_of(v, each);
                 }
             }
         }
-        out
     }
 
     /// Candidate positions for an access predicate, in id order, without duplicates.
     pub(crate) fn lookup(&self, access: &PickAccess, profile: &Profile, out: &mut Vec<u32>) {
         out.clear();
-        for posting in self.postings(access, profile) {
+        self.postings(access, profile, &mut |posting| {
             out.extend_from_slice(&posting.positions);
-        }
+        });
         out.sort_unstable();
         out.dedup();
     }
@@ -319,15 +344,27 @@ impl SectionIndex {
         let Some((_, sorted)) = self.orders.get(order) else {
             return;
         };
-        let mut lists: Vec<&[u32]> = self
-            .postings(access, profile)
-            .into_iter()
-            .filter_map(|p| p.ranks.get(order).map(Vec::as_slice))
-            .filter(|l| !l.is_empty())
-            .collect();
+        // The non-empty lists: the first apart, so that the common case of one list
+        // allocates nothing.
+        let mut first: Option<&[u32]> = None;
+        let mut lists: Vec<&[u32]> = Vec::new();
+        self.postings(access, profile, &mut |posting| {
+            let Some(l) = posting.ranks.get(order).filter(|l| !l.is_empty()) else {
+                return;
+            };
+            match first {
+                None => first = Some(l),
+                Some(f) => {
+                    if lists.is_empty() {
+                        lists.push(f);
+                    }
+                    lists.push(l);
+                }
+            }
+        });
         let at = |rank: u32| sorted.get(rank as usize).copied();
-        if let [only] = lists.as_slice() {
-            for &rank in *only {
+        if lists.is_empty() {
+            for &rank in first.unwrap_or(&[]) {
                 if let Some(p) = at(rank)
                     && visit(p)
                 {
