@@ -1,7 +1,7 @@
 //! Memory: bytes per rule (compiled package, rule index), per loaded profile, per block
 //! (catalog, pick indexes), and allocations per event, measured by counting every
 //! allocation (`stats_alloc` as the global allocator: net bytes = allocated −
-//! deallocated ± reallocated while the structure is built and kept).
+//! deallocated while the structure is built and kept, reallocations counted in both).
 //!
 //! `cargo bench --bench memory` prints the table; under `cargo test --benches` it runs a
 //! small configuration. Its own binary, so the counting allocator never slows the
@@ -31,7 +31,9 @@ fn net<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let region = Region::new(GLOBAL);
     let out = f();
     let s = region.change();
-    let bytes = s.bytes_allocated as f64 - s.bytes_deallocated as f64 + s.bytes_reallocated as f64;
+    // `stats_alloc` already adds a realloc's growth to `bytes_allocated` (and its
+    // shrinking to `bytes_deallocated`); `bytes_reallocated` is the same change again.
+    let bytes = s.bytes_allocated as f64 - s.bytes_deallocated as f64;
     (out, bytes)
 }
 
@@ -43,6 +45,15 @@ fn rules_row(rules: usize) {
         seed: 1,
     };
     let src = workload::package(&shape);
+    // What a package keeps, part by part: the source text (in a `SourceMap`), the AST
+    // and, the rest, the compiled IR (with the checker's warnings).
+    let (sources, source_bytes) = net(|| {
+        let mut sm = SourceMap::new();
+        let id = sm.add("w.rules", src.as_str());
+        (sm, id)
+    });
+    let (ast, ast_bytes) = net(|| tailor_lang::parse_file(sources.1, &src));
+    drop((ast, sources));
     let (pkg, package_bytes) = net(|| {
         Package::from_sources(vec![("w.rules".into(), src)])
             .unwrap_or_else(|e| panic!("{}", e.render(false)))
@@ -50,10 +61,14 @@ fn rules_row(rules: usize) {
     // The rule index alone: an index over an empty catalog.
     let (index, index_bytes) = net(|| Index::new(&pkg, Catalog::default()));
     black_box(&index);
+    let per = |b: f64| b / rules as f64;
     println!(
-        "| {rules:>7} | {:>8.0} | {:>8.0} | {:>8.1} |",
-        package_bytes / rules as f64,
-        index_bytes / rules as f64,
+        "| {rules:>7} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.1} |",
+        per(package_bytes),
+        per(source_bytes),
+        per(ast_bytes),
+        per(package_bytes - source_bytes - ast_bytes),
+        per(index_bytes),
         (package_bytes + index_bytes) / 1e6
     );
 }
@@ -96,8 +111,7 @@ fn data_row(rules: usize, blocks: usize, profiles: usize, events: usize) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let rules_header =
-        "| rules | package bytes/rule | rule index bytes/rule | total MB |\n|---:|---:|---:|---:|";
+    let rules_header = "| rules | package bytes/rule | of which source | AST | compiled IR and rest | rule index bytes/rule | total MB |\n|---:|---:|---:|---:|---:|---:|---:|";
     let data_header = "| rules | blocks | bytes/profile | catalog bytes/block | pick index bytes/block | allocations/event | bytes allocated/event |\n|---:|---:|---:|---:|---:|---:|---:|";
     if !full {
         println!("{rules_header}");
