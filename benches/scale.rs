@@ -17,6 +17,7 @@
 )]
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tailor::workload::{self, Shape};
@@ -120,17 +121,29 @@ fn threads(shape: Shape, events: usize) {
     let l = load(shape);
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let h = History::default();
+    // The threads take the events in chunks from a shared counter, as a server's workers
+    // take requests: a thread that the host slows down for a moment does less of the
+    // work instead of leaving the other idle at the end (a fixed split did).
+    const CHUNK: usize = 64;
     let run = |n: usize| {
+        let next = AtomicUsize::new(0);
         let t = Instant::now();
         std::thread::scope(|s| {
-            for k in 0..n {
-                let (l, event, h) = (&l, &event, &h);
+            for _ in 0..n {
+                let (l, event, h, next) = (&l, &event, &h, &next);
                 s.spawn(move || {
-                    for i in (k..events).step_by(n) {
-                        black_box(
-                            l.index
-                                .evaluate(event, &l.profiles[i % l.profiles.len()], h),
-                        );
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= events {
+                            break;
+                        }
+                        for i in start..(start + CHUNK).min(events) {
+                            black_box(l.index.evaluate(
+                                event,
+                                &l.profiles[i % l.profiles.len()],
+                                h,
+                            ));
+                        }
                     }
                 });
             }
