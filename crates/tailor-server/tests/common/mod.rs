@@ -313,3 +313,18 @@ pub fn titles(reply: &Reply) -> Vec<String> {
         other => panic!("expected a news reply, got {other:?}"),
     }
 }
+
+/// The server clock's time, as events take it.
+pub fn now(s: &Server) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(i64::try_from(s.now()).unwrap()).unwrap()
+}
+
+/// The ids of a digest's items, in order.
+pub fn item_ids(items: &serde_json::Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
