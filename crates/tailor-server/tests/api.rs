@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::*;
 use serde_json::json;
 use tailor_engine::preview::{PreviewOptions, escape, render_preview};
-use tailor_engine::{Catalog, Delivery, Event, EventKind, History, Package, Profile};
+use tailor_engine::{Catalog, Event, EventKind, History, Package, Profile};
 use tailor_lang::SourceMap;
 
 #[tokio::test]
@@ -319,12 +319,7 @@ async fn inputs(s: &Server, user: &str) -> Inputs {
     let catalog = package
         .parse_catalog(&mut sources, "catalog.jsonl", &text)
         .unwrap();
-    let history = History::new(
-        s.history(user)
-            .await
-            .into_iter()
-            .map(|d| serde_json::from_value::<Delivery>(d).unwrap()),
-    );
+    let history = stored_history(s, user).await;
     Inputs {
         package,
         profile,

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tailor_engine::{Delivery, Event, EventKind, History, Package};
+use tailor_engine::{Event, EventKind, Package};
 use tailor_lang::SourceMap;
 
 /// The example package's catalog file, a block a line: the catalog a server of
@@ -33,12 +33,7 @@ async fn reference_digest(s: &Server, user: &str, lines: &[String]) -> serde_jso
     let catalog = package
         .parse_catalog(&mut sources, "catalog", &lines.join("\n"))
         .unwrap();
-    let history = History::new(
-        s.history(user)
-            .await
-            .into_iter()
-            .map(|d| serde_json::from_value::<Delivery>(d).unwrap()),
-    );
+    let history = stored_history(s, user).await;
     package
         .evaluate(
             &Event::new(EventKind::Enter, now(s)),

@@ -328,3 +328,13 @@ pub fn item_ids(items: &serde_json::Value) -> Vec<String> {
         .map(|i| i["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A reader's stored delivery records, as the engine's `History`.
+pub async fn stored_history(s: &Server, user: &str) -> tailor_engine::History {
+    tailor_engine::History::new(
+        s.history(user)
+            .await
+            .into_iter()
+            .map(|d| serde_json::from_value::<tailor_engine::Delivery>(d).unwrap()),
+    )
+}
