@@ -88,8 +88,8 @@ pub(crate) fn recently_delivered<'a>(
 }
 
 /// The drops of the fired rules, in evaluation order.
-pub(crate) fn fired_drops<'a>(fired: &[(usize, &'a CRule)]) -> Vec<&'a CExpr> {
-    fired.iter().flat_map(|(_, r)| r.drops()).collect()
+pub(crate) fn fired_drops<'a>(fired: impl Iterator<Item = &'a CRule>) -> Vec<&'a CExpr> {
+    fired.flat_map(CRule::drops).collect()
 }
 
 /// Step 3: eligibility, under the fired rules' drops.
@@ -299,7 +299,7 @@ impl Package {
 
         // 3. Eligibility.
         let recent = recently_delivered(ed, past, t);
-        let drops = fired_drops(&fired);
+        let drops = fired_drops(fired.iter().map(|(_, r)| *r));
         let is_eligible = |b: &Block| eligible(b, t, &recent, &drops, &ctx);
 
         // 4. Picks, in evaluation order and source order within a rule.

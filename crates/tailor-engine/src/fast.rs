@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::data::{Block, Catalog, Event, History, Profile};
 use crate::eval::Ctx;
-use crate::ir::{CExpr, COrder, CPick, CRule};
+use crate::ir::{CExpr, COrder, CPick};
 use crate::learn::Learning;
 use crate::outcome::{Outcome, OutcomeKind, PickSource};
 use crate::package::Package;
@@ -249,11 +249,7 @@ impl Index {
         // The reference's list when a drop calls a script (its failures are reported per
         // call); otherwise each distinct drop once.
         let drops: Vec<&CExpr> = if script_drops {
-            fired
-                .iter()
-                .filter_map(|&i| c.rules.get(i as usize))
-                .flat_map(CRule::drops)
-                .collect()
+            crate::assemble::fired_drops(fired.iter().filter_map(|&i| c.rules.get(i as usize)))
         } else {
             let mut ids: Vec<u32> = fired
                 .iter()

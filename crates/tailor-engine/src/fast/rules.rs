@@ -100,8 +100,8 @@ impl<V> KeyMap<V> {
         }
     }
 
-    /// The entries of the elements of a set value (or of a scalar's key), in the set's
-    /// order.
+    /// The entries of the elements of a set value, in the set's order (nothing for any
+    /// other value).
     pub(crate) fn each_of<'a>(&'a self, v: &Value, f: &mut dyn FnMut(&'a V)) {
         match v {
             Value::StrSet(set) => set.iter().filter_map(|x| self.get_str(x)).for_each(f),
@@ -183,7 +183,7 @@ impl Access {
 /// One conjunction of a rule's DNF, as posting lists hold it: the rule, and where its
 /// remainder is in [`RuleIndex::atoms`]. Entries are small and hold no pointers, so a
 /// candidate whose remainder is empty costs no memory access beyond its posting list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     rule: u32,
     start: u32,
