@@ -49,11 +49,11 @@ fn disagreement(
         .iter()
         .map(|i| (i.id.clone(), i.section.clone(), i.reason.clone()))
         .collect();
-    let fired: Vec<std::sync::Arc<str>> = ex
+    let fired: Vec<&str> = ex
         .rules
         .iter()
         .filter(|r| r.fired())
-        .map(|r| r.name.as_str().into())
+        .map(|r| r.name.as_str())
         .collect();
     let chosen_in_picks: usize = ex.picks.iter().map(|p| p.chosen().count()).sum();
     if from_outcome != from_explain

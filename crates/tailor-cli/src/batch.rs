@@ -64,7 +64,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         indicatif::ProgressBar::hidden()
     };
     let done = AtomicUsize::new(0);
-    let evaluate = |p: &Profile| -> Outcome {
+    let evaluate = |p: &Profile| -> Outcome<'_> {
         match a.engine {
             Engine::Indexed => index.evaluate(&event, p, &history),
             Engine::Reference => pkg.evaluate(&event, p, index.catalog(), &history),
@@ -126,15 +126,15 @@ pub fn run(a: Args) -> Result<(), Rejected> {
 
 /// What the summary needs of one outcome.
 #[derive(Default)]
-struct Summary1 {
+struct Summary1<'a> {
     kind: Option<OutcomeKind>,
     items: usize,
-    fired: Vec<std::sync::Arc<str>>,
+    fired: Vec<&'a str>,
     user: String,
 }
 
-impl Summary1 {
-    fn of(o: &Outcome) -> Summary1 {
+impl<'a> Summary1<'a> {
+    fn of(o: &Outcome<'a>) -> Summary1<'a> {
         Summary1 {
             kind: Some(o.kind),
             items: o.items.len(),
@@ -145,16 +145,16 @@ impl Summary1 {
 }
 
 #[derive(Default)]
-struct Summary {
+struct Summary<'a> {
     digests: usize,
     quiet: usize,
     empty: Vec<String>,
     items: usize,
-    fired: std::collections::HashMap<std::sync::Arc<str>, usize>,
+    fired: std::collections::HashMap<&'a str, usize>,
 }
 
-impl Summary {
-    fn add(&mut self, s: Summary1) {
+impl<'a> Summary<'a> {
+    fn add(&mut self, s: Summary1<'a>) {
         match s.kind {
             Some(OutcomeKind::Digest) => {
                 self.digests += 1;
@@ -177,7 +177,7 @@ impl Summary {
         engine: Engine,
         index: &Index,
     ) -> String {
-        let mut top: Vec<(&std::sync::Arc<str>, &usize)> = self.fired.iter().collect();
+        let mut top: Vec<(&&str, &usize)> = self.fired.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         let top: Vec<String> = top
             .iter()

@@ -235,10 +235,13 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
         lon: a.lon,
         precision: None,
     };
+    // The outcome borrows the evaluator and catalog: the index lives as long.
+    let index;
     let outcome = match a.engine {
         Engine::Reference => pkg.evaluate(&event, profile, &catalog, &history),
         Engine::Indexed => {
-            tailor_engine::Index::new(&pkg, catalog).evaluate(&event, profile, &history)
+            index = tailor_engine::Index::new(&pkg, catalog);
+            index.evaluate(&event, profile, &history)
         }
     };
     match a.format {

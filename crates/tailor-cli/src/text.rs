@@ -68,7 +68,7 @@ pub fn render(pkg: &Package, o: &Outcome, color: bool) -> String {
             let mut n = 0;
             for item in &o.items {
                 if *item.section != *section {
-                    section = &item.section;
+                    section = item.section;
                     let _ = writeln!(out, "{}", st.bold(&format!("【{section}】")));
                 }
                 n += 1;

@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -112,15 +111,15 @@ pub(crate) fn eligible(
             .any(|d| ctx.with_block(b).holds(d).unwrap_or(true))
 }
 
-/// The blocks chosen so far.
-pub(crate) struct State {
+/// The blocks chosen so far, borrowed from the catalog for `'a`.
+pub(crate) struct State<'a> {
     /// (section index, item) in the order chosen.
-    chosen: Vec<(usize, DigestItem)>,
+    chosen: Vec<(usize, DigestItem<'a>)>,
     per_section: Vec<usize>,
 }
 
-impl State {
-    pub(crate) fn new(ed: &CEdition) -> State {
+impl<'a> State<'a> {
+    pub(crate) fn new(ed: &CEdition) -> State<'a> {
         let sections = ed.sections.len();
         State {
             chosen: Vec::with_capacity(ed.max.min(64)),
@@ -133,7 +132,7 @@ impl State {
     }
 
     pub(crate) fn has(&self, id: &str) -> bool {
-        self.chosen.iter().any(|(_, i)| *i.id == *id)
+        self.chosen.iter().any(|(_, i)| i.id == id)
     }
 
     /// How many more a pick may take: under its N, its section's quota and `max`.
@@ -148,29 +147,28 @@ impl State {
     pub(crate) fn choose(
         &mut self,
         pick: &CPick,
-        b: &Block,
-        reason: &Arc<str>,
+        b: &'a Block,
+        reason: &'a str,
         source: PickSource,
-        ed: &CEdition,
+        ed: &'a CEdition,
     ) {
         // The block's own section is the pick's (a pick takes blocks of its section).
-        let section = b.shared_str(schema::block::SECTION).unwrap_or_else(|| {
+        let section = b.opt_str(schema::block::SECTION).unwrap_or_else(|| {
             ed.sections
                 .get(pick.section)
                 .map_or("", |(n, _)| n.as_str())
-                .into()
         });
-        let text = |slot| b.shared_str(slot);
+        let text = |slot| b.opt_str(slot);
         self.chosen.push((
             pick.section,
             DigestItem {
-                id: text(schema::block::ID).unwrap_or_else(|| "".into()),
+                id: text(schema::block::ID).unwrap_or(""),
                 section,
-                title: text(schema::block::TITLE).unwrap_or_else(|| "".into()),
+                title: text(schema::block::TITLE).unwrap_or(""),
                 summary: text(schema::block::SUMMARY),
                 url: text(schema::block::URL),
                 image: text(schema::block::IMAGE),
-                reasons: vec![reason.clone()],
+                reasons: vec![reason],
                 source,
             },
         ));
@@ -180,7 +178,7 @@ impl State {
     }
 
     /// Step 6: by section in declared order, then in the order chosen.
-    pub(crate) fn into_items(self) -> Vec<DigestItem> {
+    pub(crate) fn into_items(self) -> Vec<DigestItem<'a>> {
         let mut chosen = self.chosen;
         // A stable sort: within a section, the order chosen stays.
         chosen.sort_by_key(|(section, _)| *section);
@@ -190,7 +188,7 @@ impl State {
 
 impl Package {
     /// An outcome before assembly: `empty`, with what was learned.
-    pub(crate) fn begin(&self, event: &Event, learning: &Learning) -> Outcome {
+    pub(crate) fn begin(&self, event: &Event, learning: &Learning) -> Outcome<'static> {
         let ed = &self.compiled().edition;
         Outcome {
             kind: OutcomeKind::Empty,
@@ -233,13 +231,13 @@ impl Package {
     /// same outcomes faster.
     ///
     /// Pure: no I/O, no clock (the time is the event's), nothing stored.
-    pub fn evaluate(
-        &self,
+    pub fn evaluate<'a>(
+        &'a self,
         event: &Event,
         profile: &crate::Profile,
-        catalog: &Catalog,
+        catalog: &'a Catalog,
         history: &History,
-    ) -> Outcome {
+    ) -> Outcome<'a> {
         let learning = self.learn(event, profile);
         self.assemble(event, &learning, catalog, history)
     }
@@ -261,13 +259,13 @@ impl Package {
     }
 
     /// Assembly (§10) for a profile that has already learned from the event.
-    pub fn assemble(
-        &self,
+    pub fn assemble<'a>(
+        &'a self,
         event: &Event,
         learning: &Learning,
-        catalog: &Catalog,
+        catalog: &'a Catalog,
         history: &History,
-    ) -> Outcome {
+    ) -> Outcome<'a> {
         let c = self.compiled();
         let ed = &c.edition;
         let profile = &learning.profile;
@@ -294,8 +292,7 @@ impl Package {
             .enumerate()
             .filter(|(_, r)| fires(r, &ctx, past, t))
             .collect();
-        outcome.fired = fired.iter().map(|(_, r)| r.name.as_str().into()).collect();
-        let names = outcome.fired.clone();
+        outcome.fired = fired.iter().map(|(_, r)| r.name.as_str()).collect();
 
         // 3. Eligibility.
         let recent = recently_delivered(ed, past, t);
@@ -304,7 +301,7 @@ impl Package {
 
         // 4. Picks, in evaluation order and source order within a rule.
         let mut state = State::new(ed);
-        for (ri, ((_, rule), name)) in fired.iter().zip(&names).enumerate() {
+        for (ri, (_, rule)) in fired.iter().enumerate() {
             for (pi, pick) in rule.picks().enumerate() {
                 self.run_pick(
                     pick,
@@ -312,7 +309,7 @@ impl Package {
                     catalog,
                     &is_eligible,
                     &mut state,
-                    name,
+                    &rule.name,
                     PickSource::Rule { rule: ri, pick: pi },
                 );
             }
@@ -327,7 +324,7 @@ impl Package {
                     catalog,
                     &is_eligible,
                     &mut state,
-                    &Arc::from(crate::outcome::FALLBACK),
+                    crate::outcome::FALLBACK,
                     PickSource::Fallback { pick: pi },
                 );
             }
@@ -347,14 +344,14 @@ impl Package {
     /// Step 4 for one pick: from the eligible blocks of its section that satisfy its
     /// `where` and are not chosen yet, in its order (ties by id ascending), as many as fit.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_pick(
-        &self,
+    pub(crate) fn run_pick<'a>(
+        &'a self,
         pick: &CPick,
         ctx: &Ctx<'_>,
-        catalog: &Catalog,
+        catalog: &'a Catalog,
         eligible: &dyn Fn(&Block) -> bool,
-        state: &mut State,
-        reason: &Arc<str>,
+        state: &mut State<'a>,
+        reason: &'a str,
         source: PickSource,
     ) {
         let ed = &self.compiled().edition;

@@ -47,9 +47,9 @@ pub struct Index {
     drop_table: Vec<CExpr>,
     /// Per event kind: some rule answers it (the fallback applies only then).
     answered: Vec<bool>,
-    /// The rules' names, shared with every outcome (`fired`, items' reasons).
-    names: Vec<std::sync::Arc<str>>,
-    fallback_name: std::sync::Arc<str>,
+    /// The rules' names, lent to every outcome (`fired`, items' reasons). A copy apart
+    /// from the rules, so that listing the fired rules does not read each `CRule`.
+    names: Vec<Box<str>>,
 }
 
 /// How a pick is run, decided when the index is built.
@@ -158,7 +158,6 @@ impl Index {
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
                 .collect(),
             names: c.rules.iter().map(|r| r.name.as_str().into()).collect(),
-            fallback_name: crate::outcome::FALLBACK.into(),
             package: package.clone(),
             catalog,
         }
@@ -201,14 +200,14 @@ impl Index {
     }
 
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
-    pub fn evaluate(&self, event: &Event, profile: &Profile, history: &History) -> Outcome {
+    pub fn evaluate(&self, event: &Event, profile: &Profile, history: &History) -> Outcome<'_> {
         let learning = self.package.learn(event, profile);
         self.assemble(event, &learning, history)
     }
 
     /// Assemble the digest for an event whose learning has been applied: the same
     /// outcome as [`Package::assemble`] on this catalog.
-    pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome {
+    pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome<'_> {
         let pkg = &self.package;
         let c = pkg.compiled();
         let ed = &c.edition;
@@ -239,7 +238,7 @@ impl Index {
         outcome.fired.extend(
             fired
                 .iter()
-                .filter_map(|&i| self.names.get(i as usize).cloned()),
+                .filter_map(|&i| self.names.get(i as usize).map(|n| &**n)),
         );
 
         let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
@@ -303,7 +302,7 @@ impl Index {
                     &ctx,
                     &eligible,
                     &mut state,
-                    &self.fallback_name,
+                    crate::outcome::FALLBACK,
                     source,
                 );
             }
@@ -319,15 +318,15 @@ impl Index {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run_pick(
-        &self,
+    fn run_pick<'a>(
+        &'a self,
         pick: &CPick,
         plan: Option<&Plan>,
         script_drops: bool,
         ctx: &Ctx<'_>,
         eligible: &dyn Fn(&Block) -> bool,
-        state: &mut crate::assemble::State,
-        reason: &std::sync::Arc<str>,
+        state: &mut crate::assemble::State<'a>,
+        reason: &'a str,
         source: PickSource,
     ) {
         let ed = &self.package.compiled().edition;
@@ -356,7 +355,7 @@ impl Index {
         let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
         let mut taken = 0;
         // Offer one block; true when the pick is full.
-        let mut offer = |p: u32, state: &mut crate::assemble::State| {
+        let mut offer = |p: u32, state: &mut crate::assemble::State<'a>| {
             if let Some(b) = block(p)
                 && takes(b, rest, ctx, eligible, state)
             {

@@ -1,7 +1,5 @@
 //! The outcome of an evaluation (§11) and its JSON form.
 
-use std::sync::Arc;
-
 use jiff::Timestamp;
 use serde_json::{Map, Value as J, json};
 use tailor_lang::ast::EventKind;
@@ -42,17 +40,20 @@ pub const FALLBACK: &str = "fallback";
 
 /// One item of the digest.
 ///
-/// The strings are shared with the catalog's block and the package's rule names
-/// (`Arc<str>`): assembling a digest copies no text.
+/// The strings are borrowed from the catalog's block and the package's rule names for
+/// `'a`, the life of the package (or index) and catalog evaluated: assembling a digest
+/// copies no text and touches no reference count, so threads serving the same blocks
+/// and rules do not contend. [`Outcome::to_json`] and [`Outcome::delivery`] give owned
+/// forms.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DigestItem {
-    pub id: Arc<str>,
-    pub section: Arc<str>,
-    pub title: Arc<str>,
-    pub summary: Option<Arc<str>>,
-    pub url: Option<Arc<str>>,
-    pub image: Option<Arc<str>>,
-    pub reasons: Vec<Arc<str>>,
+pub struct DigestItem<'a> {
+    pub id: &'a str,
+    pub section: &'a str,
+    pub title: &'a str,
+    pub summary: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub image: Option<&'a str>,
+    pub reasons: Vec<&'a str>,
     pub source: PickSource,
 }
 
@@ -78,8 +79,11 @@ pub struct Learned {
 }
 
 /// The outcome of one event for one user.
+///
+/// Rule names and items borrow from the package (or index) and catalog that were
+/// evaluated, for `'a` (see [`DigestItem`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     pub kind: OutcomeKind,
     pub user: String,
     pub edition: String,
@@ -89,15 +93,14 @@ pub struct Outcome {
     pub at_local: String,
     /// Why the outcome is `quiet`.
     pub reason: Option<String>,
-    pub items: Vec<DigestItem>,
-    /// Fired rules in evaluation order.
-    /// Shared with the index's rule names: an event allocates no string per fired rule.
-    pub fired: Vec<Arc<str>>,
+    pub items: Vec<DigestItem<'a>>,
+    /// Fired rules in evaluation order, borrowed from the package's rule names.
+    pub fired: Vec<&'a str>,
     pub errors: Vec<ScriptError>,
     pub learned: Vec<Learned>,
 }
 
-impl Outcome {
+impl Outcome<'_> {
     /// The outcome object of §11. `learned` appears only when something was learned.
     pub fn to_json(&self) -> J {
         let mut o = Map::new();
@@ -114,16 +117,16 @@ impl Outcome {
             .iter()
             .map(|i| {
                 let mut m = Map::new();
-                m.insert("id".into(), J::from(&*i.id));
-                m.insert("section".into(), J::from(&*i.section));
-                m.insert("title".into(), J::from(&*i.title));
+                m.insert("id".into(), J::from(i.id));
+                m.insert("section".into(), J::from(i.section));
+                m.insert("title".into(), J::from(i.title));
                 for (k, v) in [
                     ("summary", &i.summary),
                     ("url", &i.url),
                     ("image", &i.image),
                 ] {
                     if let Some(v) = v {
-                        m.insert(k.into(), J::from(&**v));
+                        m.insert(k.into(), J::from(*v));
                     }
                 }
                 m.insert("reasons".into(), json!(i.reasons));
@@ -131,10 +134,7 @@ impl Outcome {
             })
             .collect();
         o.insert("items".into(), J::Array(items));
-        o.insert(
-            "fired".into(),
-            json!(self.fired.iter().map(|f| &**f).collect::<Vec<&str>>()),
-        );
+        o.insert("fired".into(), json!(self.fired));
         let errors: Vec<J> = self
             .errors
             .iter()
@@ -183,8 +183,8 @@ impl Outcome {
             user: self.user.clone(),
             at: self.at,
             event: self.event,
-            blocks: self.items.iter().map(|i| i.id.to_string()).collect(),
-            fired: self.fired.iter().map(|f| f.to_string()).collect(),
+            blocks: self.items.iter().map(|i| i.id.to_owned()).collect(),
+            fired: self.fired.iter().map(|&f| f.to_owned()).collect(),
         })
     }
 }

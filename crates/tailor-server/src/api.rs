@@ -305,7 +305,7 @@ impl EventQuery {
 }
 
 fn json_render() -> process::Render {
-    Box::new(|outcome: &Outcome| {
+    Box::new(|outcome: &Outcome<'_>| {
         serde_json::to_string(&outcome.to_json()).map_err(|e| e.to_string())
     })
 }
@@ -316,7 +316,7 @@ fn outcome_response(handled: process::Handled, record: bool) -> ApiResult {
     if let Some(obj) = value.as_object_mut() {
         obj.insert("recorded".into(), J::Bool(handled.recorded));
         obj.insert("dry_run".into(), J::Bool(!record));
-        if handled.outcome.is_none() {
+        if handled.replayed {
             obj.insert("replayed".into(), J::Bool(true));
         }
         if let Some(ex) = &handled.explanation {

@@ -91,11 +91,7 @@ impl Metrics {
     }
 
     /// Rules fired by a recorded evaluation.
-    pub fn fired<'a>(
-        &self,
-        account: &str,
-        rules: impl IntoIterator<Item = &'a std::sync::Arc<str>>,
-    ) {
+    pub fn fired<'a>(&self, account: &str, rules: impl IntoIterator<Item = &'a str>) {
         for rule in rules {
             self.fires.add(
                 format!("account=\"{}\",rule=\"{}\"", esc(account), esc(rule)),

@@ -163,20 +163,24 @@ pub(crate) async fn get_index(
                     &inputs.profile,
                     &History::new(inputs.recent.iter().cloned()),
                 );
-                Some((profile_name(&inputs.profile).map(str::to_owned), outcome))
+                Some(IndexEntry {
+                    user: String::new(),
+                    name: profile_name(&inputs.profile).map(str::to_owned),
+                    href: String::new(),
+                    outcome: outcome.kind.name().to_owned(),
+                    items: outcome.items.len(),
+                    lead: outcome.items.first().map(|i| i.title.to_owned()),
+                })
             },
         )
         .await;
         let href = format!("{account_href}/{}", encode(user));
         let entry = match summary {
             Ok(None) => continue,
-            Ok(Some((name, outcome))) => IndexEntry {
+            Ok(Some(entry)) => IndexEntry {
                 user: user.clone(),
-                name,
                 href,
-                outcome: outcome.kind.name().to_owned(),
-                items: outcome.items.len(),
-                lead: outcome.items.first().map(|i| i.title.to_string()),
+                ..entry
             },
             // One reader's bad profile does not hide the others; their page says more.
             Err(EventError::Profile { message, .. }) => IndexEntry {

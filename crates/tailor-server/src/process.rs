@@ -21,7 +21,7 @@ pub(crate) const COMMITTING: u8 = 1;
 pub(crate) const ABANDONED: u8 = 2;
 
 /// Turns an outcome into the answer's body (a sealed WeChat reply, or JSON).
-pub(crate) type Render = Box<dyn FnOnce(&Outcome) -> Result<String, String> + Send>;
+pub(crate) type Render = Box<dyn FnOnce(&Outcome<'_>) -> Result<String, String> + Send>;
 
 /// One event to handle for one user.
 pub(crate) struct Job {
@@ -44,8 +44,9 @@ pub(crate) struct Job {
 /// What happened.
 #[derive(Debug)]
 pub(crate) struct Handled {
-    /// The outcome, unless the answer was replayed.
-    pub outcome: Option<Outcome>,
+    /// The answer is the stored one of an earlier delivery (a retry): nothing was
+    /// evaluated.
+    pub replayed: bool,
     /// The answer's body.
     pub body: String,
     /// `digest`, `quiet`, `empty`, `replayed` or `over_budget`.
@@ -242,7 +243,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
     {
         state.metrics.replayed(name);
         return Ok(Handled {
-            outcome: None,
+            replayed: true,
             body: stored.body,
             label: "replayed".into(),
             recorded: false,
@@ -272,7 +273,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
     let mut label = outcome.kind.name().to_owned();
     if !record {
         return Ok(Handled {
-            outcome: Some(outcome),
+            replayed: false,
             body,
             label,
             recorded: false,
@@ -344,10 +345,10 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         }
     }
     if recorded {
-        state.metrics.fired(name, &outcome.fired);
+        state.metrics.fired(name, outcome.fired.iter().copied());
     }
     Ok(Handled {
-        outcome: Some(outcome),
+        replayed: false,
         body,
         label,
         recorded,

@@ -129,17 +129,17 @@ pub fn to_event(inbound: &Inbound, at: Timestamp) -> Option<Event> {
 /// The passive reply for an outcome: a digest as news (the first item is the large
 /// card), anything else `success`.
 #[must_use]
-pub fn reply_for(outcome: &Outcome, article_limit: usize) -> Reply {
+pub fn reply_for(outcome: &Outcome<'_>, article_limit: usize) -> Reply {
     if outcome.kind != OutcomeKind::Digest || outcome.items.is_empty() {
         return Reply::Success;
     }
     Reply::news(outcome.items.iter().take(article_limit).map(|item| {
-        let mut a = Article::new(&*item.title, item.url.as_deref().unwrap_or_default());
-        if let Some(s) = &item.summary {
-            a = a.with_description(&**s);
+        let mut a = Article::new(item.title, item.url.unwrap_or_default());
+        if let Some(s) = item.summary {
+            a = a.with_description(s);
         }
-        if let Some(i) = &item.image {
-            a = a.with_pic_url(&**i);
+        if let Some(i) = item.image {
+            a = a.with_pic_url(i);
         }
         a
     }))
@@ -178,7 +178,7 @@ pub(crate) async fn receive(
     let user = inbound.from_user_name.clone();
     let dedup = format!("wechat|{}", inbound.dedup_key());
     let callback = acct.callback.clone();
-    let render: process::Render = Box::new(move |outcome: &Outcome| {
+    let render: process::Render = Box::new(move |outcome: &Outcome<'_>| {
         let reply = reply_for(outcome, callback.config().article_limit);
         random_nonce()
             .and_then(|nonce| callback.seal(&inbound, &reply, now, &nonce))
