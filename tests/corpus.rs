@@ -4,7 +4,9 @@
 //! directory relative to the repository root), `profiles.jsonl` and `catalog.jsonl`
 //! (defaulting to the package's own), an optional `history.jsonl`, `event.json`
 //! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`) and
-//! `expected.json`, the outcome object of §11. Outcomes are compared as JSON values.
+//! `expected.json`, the outcome object of §11. Outcomes are compared as JSON values, and
+//! each case is evaluated by both evaluators: the reference (`Package::evaluate`) must
+//! give `expected.json` and the indexed path (`Index::evaluate`) the same outcome.
 //!
 //! `UPDATE_EXPECT=1 cargo test --test corpus` rewrites `expected.json` files from the
 //! engine's output; review the diff before committing it.
@@ -44,8 +46,9 @@ fn data_file(case: &Path, pkg: &Path, name: &str) -> PathBuf {
     if own.exists() { own } else { pkg.join(name) }
 }
 
-/// Evaluate one case and return the outcome JSON, or the rendered rejection.
-pub fn run_case(case: &Path) -> Result<serde_json::Value, String> {
+/// Evaluate one case and return the outcome JSON of the reference evaluator and of the
+/// indexed path, or the rendered rejection.
+pub fn run_case(case: &Path) -> Result<(serde_json::Value, serde_json::Value), String> {
     let pkg_dir = package_dir(case);
     let pkg = Package::load(&pkg_dir).map_err(|e| e.render(false))?;
     let mut sources = SourceMap::new();
@@ -87,7 +90,11 @@ pub fn run_case(case: &Path) -> Result<serde_json::Value, String> {
         .iter()
         .find(|p| p.id() == user)
         .ok_or(format!("no profile `{user}`"))?;
-    Ok(pkg.evaluate(&event, profile, &catalog, &history).to_json())
+    let reference = pkg.evaluate(&event, profile, &catalog, &history).to_json();
+    let indexed = tailor_engine::Index::new(&pkg, catalog)
+        .evaluate(&event, profile, &history)
+        .to_json();
+    Ok((reference, indexed))
 }
 
 #[test]
@@ -105,7 +112,18 @@ fn corpus() {
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let actual = match run_case(case) {
-            Ok(v) => v,
+            Ok((reference, indexed)) => {
+                if indexed != reference {
+                    failures.push(format!(
+                        "── {name}: the indexed path differs from the reference\n{}",
+                        diff(
+                            &serde_json::to_string_pretty(&reference).unwrap(),
+                            &serde_json::to_string_pretty(&indexed).unwrap()
+                        )
+                    ));
+                }
+                reference
+            }
             Err(e) => {
                 failures.push(format!("── {name}: rejected\n{e}"));
                 continue;

@@ -278,7 +278,8 @@ impl Package {
         if let Some(reason) = capped(ed, event, past) {
             outcome.kind = OutcomeKind::Quiet;
             outcome.reason = Some(reason);
-            outcome.errors = errors.into_inner();
+            // Learning's failures, each once (as on the other outcomes).
+            outcome.errors = dedup(errors.into_inner());
             return outcome;
         }
 

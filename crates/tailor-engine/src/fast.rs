@@ -219,7 +219,8 @@ impl Index {
         if let Some(reason) = crate::assemble::capped(ed, event, past) {
             outcome.kind = OutcomeKind::Quiet;
             outcome.reason = Some(reason);
-            outcome.errors = errors.into_inner();
+            // Learning's failures, each once (as on the other outcomes).
+            outcome.errors = crate::assemble::dedup(errors.into_inner());
             return outcome;
         }
         let ctx = pkg.context(event, profile, &errors);
