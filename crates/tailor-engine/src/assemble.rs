@@ -101,10 +101,19 @@ pub(crate) fn eligible(
 ) -> bool {
     let published = b.published().is_some_and(|p| p <= t);
     let unexpired = b.expires().is_none_or(|e| t < e);
+    published && unexpired && fresh_and_kept(b, recent, drops, ctx)
+}
+
+/// The rest of step 3 after the time window: not delivered within the repeat window,
+/// and no fired rule's drop holds.
+pub(crate) fn fresh_and_kept(
+    b: &Block,
+    recent: &HashSet<&str>,
+    drops: &[&CExpr],
+    ctx: &Ctx<'_>,
+) -> bool {
     let fresh = recent.is_empty() || !recent.contains(b.id());
-    published
-        && unexpired
-        && fresh
+    fresh
         // A drop whose script call fails counts as holding: the block is not chosen (§8).
         && !drops
             .iter()
@@ -115,6 +124,9 @@ pub(crate) fn eligible(
 pub(crate) struct State<'a> {
     /// (section index, item) in the order chosen.
     chosen: Vec<(usize, DigestItem<'a>)>,
+    /// The blocks chosen, in the same order: a catalog holds one block per id, so a
+    /// block is chosen when its address is here (no string is compared).
+    blocks: Vec<&'a Block>,
     per_section: Vec<usize>,
 }
 
@@ -123,6 +135,7 @@ impl<'a> State<'a> {
         let sections = ed.sections.len();
         State {
             chosen: Vec::with_capacity(ed.max.min(64)),
+            blocks: Vec::with_capacity(ed.max.min(64)),
             per_section: vec![0; sections],
         }
     }
@@ -131,8 +144,9 @@ impl<'a> State<'a> {
         self.chosen.len()
     }
 
-    pub(crate) fn has(&self, id: &str) -> bool {
-        self.chosen.iter().any(|(_, i)| i.id == id)
+    /// `b` is chosen already.
+    pub(crate) fn has(&self, b: &Block) -> bool {
+        self.blocks.iter().any(|c| std::ptr::eq(*c, b))
     }
 
     /// How many more a pick may take: under its N, its section's quota and `max`.
@@ -172,6 +186,7 @@ impl<'a> State<'a> {
                 source,
             },
         ));
+        self.blocks.push(b);
         if let Some(n) = self.per_section.get_mut(pick.section) {
             *n += 1;
         }
@@ -367,7 +382,7 @@ impl Package {
         let mut candidates: Vec<(u32, Option<Value>)> = catalog
             .section(section)
             .zip(catalog.section_positions(section))
-            .filter(|(b, _)| !state.has(b.id()))
+            .filter(|(b, _)| !state.has(b))
             .filter(|(b, _)| eligible(b))
             .filter(|(b, _)| match &pick.filter {
                 None => true,

@@ -16,7 +16,9 @@ use crate::value::{Value, from_json, json_kind};
 /// schema does not declare are kept there).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
-    pub values: Vec<Option<Value>>,
+    /// By slot. Shared: learning copies a profile for every event, and most events
+    /// learn nothing, so a copy is two reference counts, not a copy of every value.
+    pub values: Arc<[Option<Value>]>,
     /// The profile as JSON (shared: an evaluation clones the profile to learn, and most
     /// evaluations learn nothing).
     pub raw: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
@@ -93,8 +95,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// A catalog of `blocks`. Ids are unique in a catalog: of several blocks with one
+    /// id, the last given is kept (as a later upsert replaces an earlier one).
     pub fn new(mut blocks: Vec<Block>) -> Catalog {
+        // A stable sort keeps blocks of one id in the order given; keep the last.
         blocks.sort_by(|a, b| a.id().cmp(b.id()));
+        blocks.reverse();
+        blocks.dedup_by(|later, kept| later.id() == kept.id());
+        blocks.reverse();
         let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let mut by_id = HashMap::new();
         let mut by_section: HashMap<String, Vec<usize>> = HashMap::new();
@@ -608,4 +616,37 @@ fn field_error(
     )
     .at(span, format!("expected `{ty}`"))
     .help(format!("write {}", json_example(expected)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catalog_keeps_the_last_block_of_an_id() {
+        let src = "profile {\n city: string\n}\nedition e { sections { s 3 } }\n";
+        let pkg =
+            crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let mut sm = tailor_lang::SourceMap::new();
+        let mut blocks = |name: &str, text: &str| -> Vec<Block> {
+            let c = pkg.parse_catalog(&mut sm, name, text).expect("catalog");
+            c.blocks().iter().map(|b| (**b).clone()).collect()
+        };
+        let line = |id: &str, title: &str| {
+            format!(
+                "{{\"id\": \"{id}\", \"section\": \"s\", \"title\": \"{title}\", \"published\": \"2024-01-01T00:00:00Z\"}}\n"
+            )
+        };
+        let mut all = blocks("a", &(line("b", "first b") + line("a", "a").as_str()));
+        all.extend(blocks(
+            "b",
+            &(line("b", "second b") + line("c", "c").as_str()),
+        ));
+        all.extend(blocks("c", &line("b", "third b")));
+        let catalog = Catalog::new(all);
+        let ids: Vec<&str> = catalog.blocks().iter().map(|b| b.id()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(catalog.get("b").map(Block::title), Some("third b"));
+        assert_eq!(catalog.section("s").count(), 3);
+    }
 }

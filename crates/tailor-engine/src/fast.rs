@@ -8,6 +8,7 @@
 //! exactly by index — anything that calls a script, since the reference evaluator's
 //! error list depends on which blocks it looked at — takes the reference path.
 
+use jiff::Timestamp;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
@@ -50,6 +51,36 @@ pub struct Index {
     /// The rules' names, lent to every outcome (`fired`, items' reasons). A copy apart
     /// from the rules, so that listing the fired rules does not read each `CRule`.
     names: Vec<Box<str>>,
+    /// Per catalog position: the block's `published` and `expires` in nanoseconds
+    /// (`i128::MAX` when absent), so that the time part of eligibility reads one small
+    /// record instead of following the block to its values.
+    times: Vec<(i128, i128)>,
+}
+
+/// Eligibility (§10 step 3) for the indexed path: the time window from the index's
+/// `times` by catalog position, then the rest as the reference checks it.
+struct Eligible<'e> {
+    times: &'e [(i128, i128)],
+    t: Timestamp,
+    t_ns: i128,
+    recent: &'e HashSet<&'e str>,
+    drops: &'e [&'e CExpr],
+    ctx: &'e Ctx<'e>,
+}
+
+impl Eligible<'_> {
+    /// The block at catalog position `p`.
+    fn at(&self, p: u32, b: &Block) -> bool {
+        self.times
+            .get(p as usize)
+            .is_some_and(|&(published, expires)| published <= self.t_ns && self.t_ns < expires)
+            && crate::assemble::fresh_and_kept(b, self.recent, self.drops, self.ctx)
+    }
+
+    /// Any block, as the reference checks it.
+    fn of(&self, b: &Block) -> bool {
+        crate::assemble::eligible(b, self.t, self.recent, self.drops, self.ctx)
+    }
 }
 
 /// How a pick is run, decided when the index is built.
@@ -158,6 +189,14 @@ impl Index {
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
                 .collect(),
             names: c.rules.iter().map(|r| r.name.as_str().into()).collect(),
+            times: catalog
+                .blocks()
+                .iter()
+                .map(|b| {
+                    let ns = |t: Option<Timestamp>| t.map_or(i128::MAX, |t| t.as_nanosecond());
+                    (ns(b.published()), ns(b.expires()))
+                })
+                .collect(),
             package: package.clone(),
             catalog,
         }
@@ -263,8 +302,14 @@ impl Index {
                 .filter_map(|&d| self.drop_table.get(d as usize))
                 .collect()
         };
-        let eligible =
-            |b: &Block| crate::assemble::eligible(b, t, &recently_delivered, &drops, &ctx);
+        let eligible = Eligible {
+            times: &self.times,
+            t,
+            t_ns: t.as_nanosecond(),
+            recent: &recently_delivered,
+            drops: &drops,
+            ctx: &ctx,
+        };
 
         let mut state = crate::assemble::State::new(ed);
         for (ri, &rule_index) in fired.iter().enumerate() {
@@ -325,7 +370,7 @@ impl Index {
         plan: Option<&Plan>,
         script_drops: bool,
         ctx: &Ctx<'_>,
-        eligible: &dyn Fn(&Block) -> bool,
+        eligible: &Eligible<'_>,
         state: &mut crate::assemble::State<'a>,
         reason: &'a str,
         source: PickSource,
@@ -344,8 +389,15 @@ impl Index {
                 order,
             }) if !script_drops => (access.as_ref(), rest.as_ref(), *order),
             _ => {
-                self.package
-                    .run_pick(pick, ctx, &self.catalog, eligible, state, reason, source);
+                self.package.run_pick(
+                    pick,
+                    ctx,
+                    &self.catalog,
+                    &|b| eligible.of(b),
+                    state,
+                    reason,
+                    source,
+                );
                 return;
             }
         };
@@ -358,7 +410,7 @@ impl Index {
         // Offer one block; true when the pick is full.
         let mut offer = |p: u32, state: &mut crate::assemble::State<'a>| {
             if let Some(b) = block(p)
-                && takes(b, rest, ctx, eligible, state)
+                && takes(p, b, rest, ctx, eligible, state)
             {
                 state.choose(pick, b, reason, source, ed);
                 taken += 1;
@@ -402,13 +454,13 @@ impl Index {
         pick: &CPick,
         rest: Option<&CExpr>,
         ctx: &Ctx<'_>,
-        eligible: &dyn Fn(&Block) -> bool,
+        eligible: &Eligible<'_>,
     ) -> Vec<u32> {
         let blocks = self.catalog.blocks();
         let mut keyed: Vec<(u32, Option<Value>)> = ids
             .iter()
             .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
-            .filter(|(_, b)| eligible(b) && passes(b, rest, ctx))
+            .filter(|&(p, b)| eligible.at(p, b) && passes(b, rest, ctx))
             .map(|(p, b)| (p, key(b, &pick.order, ctx)))
             .collect();
         sort_by_keys(&mut keyed, descending(&pick.order));
@@ -419,13 +471,14 @@ impl Index {
 /// A block found by a pick's plan is taken when it is not chosen yet, is eligible and
 /// satisfies the rest of the `where`.
 fn takes(
+    p: u32,
     b: &Block,
     rest: Option<&CExpr>,
     ctx: &Ctx<'_>,
-    eligible: &dyn Fn(&Block) -> bool,
+    eligible: &Eligible<'_>,
     state: &crate::assemble::State,
 ) -> bool {
-    !state.has(b.id()) && eligible(b) && passes(b, rest, ctx)
+    !state.has(b) && eligible.at(p, b) && passes(b, rest, ctx)
 }
 
 fn passes(b: &Block, rest: Option<&CExpr>, ctx: &Ctx<'_>) -> bool {

@@ -183,7 +183,7 @@ impl Package {
             ),
             None => unset_json(std::sync::Arc::make_mut(&mut profile.raw), &path),
         }
-        if let Some(s) = profile.values.get_mut(slot) {
+        if let Some(s) = Arc::make_mut(&mut profile.values).get_mut(slot) {
             *s = new;
         }
         Some(Learned {

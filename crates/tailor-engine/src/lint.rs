@@ -511,7 +511,7 @@ impl<'p> Linter<'p> {
     fn holds_for_block(&self, e: &CExpr, b: &crate::data::Block) -> bool {
         let c = self.pkg.compiled();
         let profile = Profile {
-            values: vec![None; c.profile.len()],
+            values: vec![None; c.profile.len()].into(),
             raw: Default::default(),
         };
         let event = Event::new(EventKind::Enter, jiff::Timestamp::UNIX_EPOCH);

@@ -247,7 +247,7 @@ impl Package {
         Ok(records
             .into_iter()
             .map(|(values, raw)| Profile {
-                values,
+                values: values.into(),
                 raw: raw.into(),
             })
             .collect())
@@ -263,7 +263,7 @@ impl Package {
         }
         match crate::data::record_values(&self.inner.compiled.profile, &obj) {
             Ok(values) => Ok(Profile {
-                values,
+                values: values.into(),
                 raw: obj.into(),
             }),
             Err(errors) => Err(errors
