@@ -117,8 +117,14 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
     );
 }
 
-fn threads(shape: Shape, events: usize) {
-    let l = load(shape);
+/// Events per second with one thread, then two, in `rounds` alternating rounds.
+/// `indexes[k % len]` serves thread `k`: one shared index, or one per thread.
+fn rounds(
+    indexes: &[&Index],
+    profiles: &[Profile],
+    events: usize,
+    rounds: usize,
+) -> Vec<(f64, f64)> {
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let h = History::default();
     // The threads take the events in chunks from a shared counter, as a server's workers
@@ -129,8 +135,9 @@ fn threads(shape: Shape, events: usize) {
         let next = AtomicUsize::new(0);
         let t = Instant::now();
         std::thread::scope(|s| {
-            for _ in 0..n {
-                let (l, event, h, next) = (&l, &event, &h, &next);
+            for k in 0..n {
+                let index = indexes[k % indexes.len()];
+                let (event, h, next) = (&event, &h, &next);
                 s.spawn(move || {
                     loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -138,11 +145,7 @@ fn threads(shape: Shape, events: usize) {
                             break;
                         }
                         for i in start..(start + CHUNK).min(events) {
-                            black_box(l.index.evaluate(
-                                event,
-                                &l.profiles[i % l.profiles.len()],
-                                h,
-                            ));
+                            black_box(index.evaluate(event, &profiles[i % profiles.len()], h));
                         }
                     }
                 });
@@ -150,30 +153,39 @@ fn threads(shape: Shape, events: usize) {
         });
         events as f64 / t.elapsed().as_secs_f64()
     };
-    // Five rounds, one thread then two, so that a busy moment of the shared host hits
-    // both alike; the table shows the best round of each and the median of the rounds'
-    // ratios.
-    let mut ones = Vec::new();
-    let mut twos = Vec::new();
-    let mut ratios = Vec::new();
-    for _ in 0..5 {
-        let (one, two) = (run(1), run(2));
-        ones.push(one);
-        twos.push(two);
-        ratios.push(two / one);
-    }
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "| {} rules, {} blocks | {:.0} | {:.0} | {:.2}× | {:.2}× | {:.2}–{:.2}× |",
-        shape.rules,
-        shape.blocks,
-        best(&ones),
-        best(&twos),
-        best(&twos) / best(&ones),
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1],
+    // One thread then two in each round, so that a busy moment of the shared host hits
+    // both alike.
+    (0..rounds).map(|_| (run(1), run(2))).collect()
+}
+
+fn threads(shape: Shape, events: usize) {
+    let l = load(shape);
+    // The diagnostic row: a second index, built from its own package and catalog, so
+    // that the two threads share no memory but the profiles.
+    let other = load(shape);
+    let row = |what: &str, indexes: &[&Index]| {
+        let r = rounds(indexes, &l.profiles, events, 9);
+        let best = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
+        let (one, two) = (
+            best(r.iter().map(|x| x.0).collect()),
+            best(r.iter().map(|x| x.1).collect()),
+        );
+        let mut ratios: Vec<f64> = r.iter().map(|(a, b)| b / a).collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "| {} rules, {} blocks, {what} | {one:.0} | {two:.0} | {:.2}× | {:.2}× | {:.2}–{:.2}× |",
+            shape.rules,
+            shape.blocks,
+            two / one,
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
+        );
+    };
+    row("one shared index", &[&l.index]);
+    row(
+        "an index per thread (diagnostic)",
+        &[&l.index, &other.index],
     );
 }
 
@@ -263,7 +275,7 @@ fn main() {
         );
     }
     println!(
-        "\n### Threads (indexed, events per second; five rounds)\n\n| workload | 1 thread (best) | 2 threads (best) | ratio of bests | median ratio | ratios |\n|---|---:|---:|---:|---:|---:|"
+        "\n### Threads (indexed, events per second; nine rounds)\n\n| workload | 1 thread (best) | 2 threads (best) | ratio of bests | median ratio | ratios |\n|---|---:|---:|---:|---:|---:|"
     );
     threads(
         Shape {
