@@ -97,13 +97,19 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog of `blocks`. Ids are unique in a catalog: of several blocks with one
     /// id, the last given is kept (as a later upsert replaces an earlier one).
-    pub fn new(mut blocks: Vec<Block>) -> Catalog {
+    pub fn new(blocks: Vec<Block>) -> Catalog {
+        Catalog::from_shared(blocks.into_iter().map(Arc::new).collect())
+    }
+
+    /// A catalog of blocks shared with another catalog (a catalog changed by a few
+    /// upserts keeps the other blocks without copying them). Ids are unique, as for
+    /// [`Catalog::new`].
+    pub fn from_shared(mut blocks: Vec<Arc<Block>>) -> Catalog {
         // A stable sort keeps blocks of one id in the order given; keep the last.
         blocks.sort_by(|a, b| a.id().cmp(b.id()));
         blocks.reverse();
         blocks.dedup_by(|later, kept| later.id() == kept.id());
         blocks.reverse();
-        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let mut by_id = HashMap::new();
         let mut by_section: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, b) in blocks.iter().enumerate() {
@@ -648,5 +654,15 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(catalog.get("b").map(Block::title), Some("third b"));
         assert_eq!(catalog.section("s").count(), 3);
+
+        // A catalog built from another's blocks shares them.
+        let shared = Catalog::from_shared(catalog.blocks().iter().rev().cloned().collect());
+        assert!(
+            shared
+                .blocks()
+                .iter()
+                .zip(catalog.blocks())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        );
     }
 }

@@ -723,10 +723,10 @@ pub(crate) async fn import_profiles(
 /// Swaps in a new catalog for the serving package, indexed again (under the account's
 /// admin lock, on a blocking thread: the index is built here, before the request is
 /// answered, so the next event sees the new catalog).
-fn swap_catalog(acct: &Account, blocks: Vec<Block>) {
+fn swap_catalog(acct: &Account, blocks: Vec<Arc<Block>>) {
     let live = acct.live.load_full();
     acct.live
-        .store(Arc::new(live.with_catalog(Catalog::new(blocks))));
+        .store(Arc::new(live.with_catalog(Catalog::from_shared(blocks))));
 }
 
 /// `POST /v1/{account}/catalog`: upserts blocks (JSON lines). All or nothing: one block
@@ -772,14 +772,15 @@ pub(crate) async fn upsert_catalog(
             })
             .collect();
         state2.store.apply(writes)?;
-        let mut blocks: Vec<Block> = live
+        // The blocks not upserted are shared with the serving catalog, not copied.
+        let mut blocks: Vec<Arc<Block>> = live
             .catalog()
             .blocks()
             .iter()
             .filter(|b| upserts.get(b.id()).is_none())
-            .map(|b| (**b).clone())
+            .cloned()
             .collect();
-        blocks.extend(upserts.blocks().iter().map(|b| (**b).clone()));
+        blocks.extend(upserts.blocks().iter().cloned());
         let total = blocks.len();
         swap_catalog(&acct2, blocks);
         Ok((upserts.len(), total))
@@ -814,7 +815,7 @@ pub(crate) async fn delete_block(
             .blocks()
             .iter()
             .filter(|b| b.id() != id)
-            .map(|b| (**b).clone())
+            .cloned()
             .collect();
         swap_catalog(&acct2, blocks);
         Ok(())
