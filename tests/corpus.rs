@@ -97,6 +97,14 @@ pub fn run_case(case: &Path) -> Result<(serde_json::Value, serde_json::Value), S
     Ok((reference, indexed))
 }
 
+/// The line diff of two JSON values, pretty-printed.
+fn json_diff(want: &serde_json::Value, got: &serde_json::Value) -> String {
+    diff(
+        &serde_json::to_string_pretty(want).unwrap(),
+        &serde_json::to_string_pretty(got).unwrap(),
+    )
+}
+
 #[test]
 fn corpus() {
     let dir = root().join("tests/corpus");
@@ -116,10 +124,7 @@ fn corpus() {
                 if indexed != reference {
                     failures.push(format!(
                         "── {name}: the indexed path differs from the reference\n{}",
-                        diff(
-                            &serde_json::to_string_pretty(&reference).unwrap(),
-                            &serde_json::to_string_pretty(&indexed).unwrap()
-                        )
+                        json_diff(&reference, &indexed)
                     ));
                 }
                 reference
@@ -149,10 +154,7 @@ fn corpus() {
         if expected != actual {
             failures.push(format!(
                 "── {name}: outcome differs\n{}",
-                diff(
-                    &serde_json::to_string_pretty(&expected).unwrap(),
-                    &serde_json::to_string_pretty(&actual).unwrap()
-                )
+                json_diff(&expected, &actual)
             ));
         }
     }
