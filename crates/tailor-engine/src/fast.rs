@@ -8,9 +8,10 @@
 //! exactly by index — anything that calls a script, since the reference evaluator's
 //! error list depends on which blocks it looked at — takes the reference path.
 
-use jiff::Timestamp;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
 
 use crate::data::{Block, Catalog, Event, History, Profile};
 use crate::eval::Ctx;
