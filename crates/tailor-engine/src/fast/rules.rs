@@ -53,7 +53,9 @@ impl Key {
 /// values: an event clones no `Arc` and builds no key to find a posting list.
 #[derive(Debug)]
 pub(crate) struct KeyMap<V> {
-    strs: HashMap<std::sync::Arc<str>, V>,
+    /// Keys held inline (short strings are kept in the table itself), so that a lookup
+    /// compares the key it hashed to without following a pointer to its text.
+    strs: HashMap<compact_str::CompactString, V>,
     ints: HashMap<i64, V>,
 }
 
@@ -69,7 +71,10 @@ impl<V> Default for KeyMap<V> {
 impl<V: Default> KeyMap<V> {
     pub(crate) fn entry(&mut self, k: Key) -> &mut V {
         match k {
-            Key::Str(s) => self.strs.entry(s).or_default(),
+            Key::Str(s) => self
+                .strs
+                .entry(compact_str::CompactString::new(&*s))
+                .or_default(),
             Key::Int(i) => self.ints.entry(i).or_default(),
         }
     }
