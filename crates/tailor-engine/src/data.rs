@@ -65,14 +65,6 @@ impl Block {
         self.str_field(schema::block::TITLE)
     }
 
-    /// A string field, shared (no copy).
-    pub fn shared_str(&self, slot: usize) -> Option<std::sync::Arc<str>> {
-        match self.get(slot) {
-            Some(Value::Str(s)) => Some(s.clone()),
-            _ => None,
-        }
-    }
-
     pub fn opt_str(&self, slot: usize) -> Option<&str> {
         self.get(slot).and_then(Value::as_str)
     }
