@@ -71,31 +71,53 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         }
     };
     let started = Instant::now();
-    let chunk = profiles.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<(String, Summary1)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = profiles
-            .chunks(chunk)
-            .map(|part| {
-                let (evaluate, bar, done) = (&evaluate, &bar, &done);
+    // The threads take the profiles in chunks from a shared counter, so that a thread the
+    // machine slows down does less of the work instead of leaving the others idle at the
+    // end; the chunks are put back in the profile file's order before writing.
+    const CHUNK: usize = 256;
+    let next = AtomicUsize::new(0);
+    let results: Option<Vec<Vec<Chunk>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (evaluate, bar, done, next, profiles) =
+                    (&evaluate, &bar, &done, &next, &profiles);
                 s.spawn(move || {
-                    part.iter()
-                        .map(|p| {
-                            let o = evaluate(p);
-                            let n = done.fetch_add(1, Ordering::Relaxed);
-                            if n % 256 == 0 {
-                                bar.set_position(n as u64);
-                            }
-                            (o.to_json().to_string(), Summary1::of(&o))
-                        })
-                        .collect::<Vec<_>>()
+                    let mut mine = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        let Some(part) = profiles.get(start..(start + CHUNK).min(profiles.len()))
+                        else {
+                            break;
+                        };
+                        if part.is_empty() {
+                            break;
+                        }
+                        let lines = part
+                            .iter()
+                            .map(|p| {
+                                let o = evaluate(p);
+                                let n = done.fetch_add(1, Ordering::Relaxed);
+                                if n % 256 == 0 {
+                                    bar.set_position(n as u64);
+                                }
+                                (o.to_json().to_string(), Summary1::of(&o))
+                            })
+                            .collect::<Vec<_>>();
+                        mine.push((start, lines));
+                    }
+                    mine
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().map(|h| h.join().ok()).collect()
     });
+    // A worker that panicked would leave its readers out of the file: refuse instead.
+    let mut results: Vec<Chunk> = results
+        .ok_or_else(|| Rejected("error: a worker thread failed; nothing was written".into()))?
+        .into_iter()
+        .flatten()
+        .collect();
+    results.sort_unstable_by_key(|(start, _)| *start);
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
@@ -103,7 +125,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let mut summary = Summary::default();
-    for (line, s) in results.into_iter().flatten() {
+    for (line, s) in results.into_iter().flat_map(|(_, lines)| lines) {
         writeln!(w, "{line}")
             .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
         summary.add(s);
@@ -123,6 +145,10 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     );
     Ok(())
 }
+
+/// A chunk of readers done by one thread: where it starts in the profile file, and each
+/// reader's line and summary.
+type Chunk<'a> = (usize, Vec<(String, Summary1<'a>)>);
 
 /// What the summary needs of one outcome.
 #[derive(Default)]

@@ -1,0 +1,136 @@
+//! `tailor batch` through the binary: one line per profile in the profile file's order,
+//! each the outcome `tailor digest --format json` gives, the same whatever the number of
+//! threads and whichever evaluator.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers fail the test loudly on bad fixtures"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as J;
+
+const AT: &str = "2013-02-21T19:30:00+08:00";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root")
+}
+
+fn tailor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("tailor runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tailor-batch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+/// Runs `tailor batch` on the example package and returns the output file's lines.
+fn batch(profiles: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "batch",
+        "rules/qianjiang",
+        "--profiles",
+        profiles.to_str().unwrap(),
+        "--at",
+        AT,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = tailor(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "batch failed: {stderr}");
+    assert!(stderr.contains("outcomes:"), "no summary: {stderr}");
+    std::fs::read_to_string(out)
+        .expect("the output file")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn user(line: &str) -> String {
+    let v: J = serde_json::from_str(line).expect("a JSON line");
+    v["user"].as_str().expect("user").to_owned()
+}
+
+#[test]
+fn batch_lines_are_the_digests_in_profile_order_whatever_the_threads() {
+    let dir = scratch("order");
+    // The example's seven readers, a hundred times over under new ids, shuffled by a
+    // fixed stride: 700 profiles, several chunks for each thread.
+    let example = std::fs::read_to_string(workspace().join("rules/qianjiang/profiles.jsonl"))
+        .expect("example profiles");
+    let originals: Vec<J> = example
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("profile"))
+        .collect();
+    let mut ids = Vec::new();
+    let mut text = String::new();
+    for i in 0..700usize {
+        let k = (i * 37) % 700;
+        let mut p = originals[k % originals.len()].clone();
+        let id = format!("r{k:03}-{}", p["id"].as_str().unwrap());
+        p["id"] = J::from(id.clone());
+        text.push_str(&p.to_string());
+        text.push('\n');
+        ids.push(id);
+    }
+    let profiles = dir.join("profiles.jsonl");
+    std::fs::write(&profiles, text).unwrap();
+
+    let one = batch(&profiles, &dir.join("one.jsonl"), &["--threads", "1"]);
+    assert_eq!(one.iter().map(|l| user(l)).collect::<Vec<_>>(), ids);
+    for threads in ["2", "3"] {
+        let many = batch(&profiles, &dir.join("many.jsonl"), &["--threads", threads]);
+        assert!(many == one, "--threads {threads} wrote other lines");
+    }
+    let reference = batch(
+        &profiles,
+        &dir.join("reference.jsonl"),
+        &["--threads", "2", "--engine", "reference"],
+    );
+    assert!(reference == one, "--engine reference wrote other lines");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn each_batch_line_is_what_digest_prints() {
+    let dir = scratch("digest");
+    let profiles = workspace().join("rules/qianjiang/profiles.jsonl");
+    let lines = batch(&profiles, &dir.join("out.jsonl"), &[]);
+    assert_eq!(lines.len(), 7);
+    for line in &lines {
+        let id = user(line);
+        let o = tailor(&[
+            "digest",
+            "rules/qianjiang",
+            "--user",
+            &id,
+            "--at",
+            AT,
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "digest {id} failed");
+        let digest: J = serde_json::from_slice(&o.stdout).expect("digest JSON");
+        let batched: J = serde_json::from_str(line).unwrap();
+        assert_eq!(batched, digest, "reader {id}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
