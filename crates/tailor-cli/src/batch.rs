@@ -109,7 +109,9 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().ok()).collect()
+        // Join every worker (one left unjoined and panicked would make `scope` panic).
+        let joined: Vec<Option<Vec<Chunk>>> = handles.into_iter().map(|h| h.join().ok()).collect();
+        joined.into_iter().collect()
     });
     // A worker that panicked would leave its readers out of the file: refuse instead.
     let mut results: Vec<Chunk> = results
