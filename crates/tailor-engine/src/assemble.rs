@@ -122,11 +122,9 @@ pub(crate) fn fresh_and_kept(
 
 /// The blocks chosen so far, borrowed from the catalog for `'a`.
 pub(crate) struct State<'a> {
-    /// (section index, item) in the order chosen.
-    chosen: Vec<(usize, DigestItem<'a>)>,
-    /// The blocks chosen, in the same order: a catalog holds one block per id, so a
-    /// block is chosen when its address is here (no string is compared).
-    blocks: Vec<&'a Block>,
+    /// (section index, block, item) in the order chosen. A catalog holds one block per
+    /// id, so a block is chosen when its address is here (no string is compared).
+    chosen: Vec<(usize, &'a Block, DigestItem<'a>)>,
     per_section: Vec<usize>,
 }
 
@@ -135,7 +133,6 @@ impl<'a> State<'a> {
         let sections = ed.sections.len();
         State {
             chosen: Vec::with_capacity(ed.max.min(64)),
-            blocks: Vec::with_capacity(ed.max.min(64)),
             per_section: vec![0; sections],
         }
     }
@@ -146,7 +143,7 @@ impl<'a> State<'a> {
 
     /// `b` is chosen already.
     pub(crate) fn has(&self, b: &Block) -> bool {
-        self.blocks.iter().any(|c| std::ptr::eq(*c, b))
+        self.chosen.iter().any(|(_, c, _)| std::ptr::eq(*c, b))
     }
 
     /// How many more a pick may take: under its N, its section's quota and `max`.
@@ -175,6 +172,7 @@ impl<'a> State<'a> {
         let text = |slot| b.opt_str(slot);
         self.chosen.push((
             pick.section,
+            b,
             DigestItem {
                 id: text(schema::block::ID).unwrap_or(""),
                 section,
@@ -186,7 +184,6 @@ impl<'a> State<'a> {
                 source,
             },
         ));
-        self.blocks.push(b);
         if let Some(n) = self.per_section.get_mut(pick.section) {
             *n += 1;
         }
@@ -196,8 +193,8 @@ impl<'a> State<'a> {
     pub(crate) fn into_items(self) -> Vec<DigestItem<'a>> {
         let mut chosen = self.chosen;
         // A stable sort: within a section, the order chosen stays.
-        chosen.sort_by_key(|(section, _)| *section);
-        chosen.into_iter().map(|(_, item)| item).collect()
+        chosen.sort_by_key(|(section, _, _)| *section);
+        chosen.into_iter().map(|(_, _, item)| item).collect()
     }
 }
 
