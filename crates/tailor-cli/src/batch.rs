@@ -64,25 +64,48 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         indicatif::ProgressBar::hidden()
     };
     let done = AtomicUsize::new(0);
-    let evaluate = |p: &Profile| -> Outcome<'_> {
-        match a.engine {
+    // One reader: the line, what the summary needs, and the fired rules counted into the
+    // worker's own tally (owned names: a worker's copy of the index ends with it).
+    let evaluate = |index: &Index, p: &Profile, fired: &mut Fired| -> (String, Summary1) {
+        let o = match a.engine {
             Engine::Indexed => index.evaluate(&event, p, &history),
             Engine::Reference => pkg.evaluate(&event, p, index.catalog(), &history),
+        };
+        for f in &o.fired {
+            match fired.get_mut(*f) {
+                Some(n) => *n += 1,
+                None => {
+                    fired.insert((*f).to_owned(), 1);
+                }
+            }
         }
+        (o.to_json().to_string(), Summary1::of(&o))
     };
     let started = Instant::now();
     // The threads take the profiles in chunks from a shared counter, so that a thread the
     // machine slows down does less of the work instead of leaving the others idle at the
-    // end; the chunks are put back in the profile file's order before writing.
+    // end; the chunks are put back in the profile file's order before writing. Every
+    // worker after the first evaluates with its own copy of the index: two cores reading
+    // one index went at about 1.6× one core, with a copy each about 1.8–1.9×
+    // (BENCHMARKS.md, "Threads"). A copy is the derived indexes only, about 600 bytes per
+    // rule and 230 per block; the package and the blocks stay shared.
     const CHUNK: usize = 256;
     let next = AtomicUsize::new(0);
-    let results: Option<Vec<Vec<Chunk>>> = std::thread::scope(|s| {
+    let results: Option<Vec<(Vec<Chunk>, Fired)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (evaluate, bar, done, next, profiles) =
-                    (&evaluate, &bar, &done, &next, &profiles);
+            .map(|k| {
+                let (evaluate, bar, done, next, profiles, index) =
+                    (&evaluate, &bar, &done, &next, &profiles, &index);
                 s.spawn(move || {
+                    let copy;
+                    let index = if k == 0 || matches!(a.engine, Engine::Reference) {
+                        index
+                    } else {
+                        copy = index.clone();
+                        &copy
+                    };
                     let mut mine = Vec::new();
+                    let mut fired = Fired::new();
                     loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
                         let Some(part) = profiles.get(start..(start + CHUNK).min(profiles.len()))
@@ -94,40 +117,40 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                         }
                         let lines = part
                             .iter()
-                            .map(|p| {
-                                let o = evaluate(p);
-                                let n = done.fetch_add(1, Ordering::Relaxed);
-                                if n % 256 == 0 {
-                                    bar.set_position(n as u64);
-                                }
-                                (o.to_json().to_string(), Summary1::of(&o))
-                            })
+                            .map(|p| evaluate(index, p, &mut fired))
                             .collect::<Vec<_>>();
+                        let n = done.fetch_add(part.len(), Ordering::Relaxed) + part.len();
+                        bar.set_position(n as u64);
                         mine.push((start, lines));
                     }
-                    mine
+                    (mine, fired)
                 })
             })
             .collect();
         // Join every worker (one left unjoined and panicked would make `scope` panic).
-        let joined: Vec<Option<Vec<Chunk>>> = handles.into_iter().map(|h| h.join().ok()).collect();
+        let joined: Vec<Option<(Vec<Chunk>, Fired)>> =
+            handles.into_iter().map(|h| h.join().ok()).collect();
         joined.into_iter().collect()
     });
     // A worker that panicked would leave its readers out of the file: refuse instead.
-    let mut results: Vec<Chunk> = results
-        .ok_or_else(|| Rejected("error: a worker thread failed; nothing was written".into()))?
-        .into_iter()
-        .flatten()
-        .collect();
-    results.sort_unstable_by_key(|(start, _)| *start);
+    let results = results
+        .ok_or_else(|| Rejected("error: a worker thread failed; nothing was written".into()))?;
+    let mut summary = Summary::default();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for (mine, fired) in results {
+        chunks.extend(mine);
+        for (rule, n) in fired {
+            *summary.fired.entry(rule).or_default() += n;
+        }
+    }
+    chunks.sort_unstable_by_key(|(start, _)| *start);
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
     let file = std::fs::File::create(&a.out)
         .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
     let mut w = std::io::BufWriter::new(file);
-    let mut summary = Summary::default();
-    for (line, s) in results.into_iter().flat_map(|(_, lines)| lines) {
+    for (line, s) in chunks.into_iter().flat_map(|(_, lines)| lines) {
         writeln!(w, "{line}")
             .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
         summary.add(s);
@@ -150,49 +173,48 @@ pub fn run(a: Args) -> Result<(), Rejected> {
 
 /// A chunk of readers done by one thread: where it starts in the profile file, and each
 /// reader's line and summary.
-type Chunk<'a> = (usize, Vec<(String, Summary1<'a>)>);
+type Chunk = (usize, Vec<(String, Summary1)>);
 
-/// What the summary needs of one outcome.
+/// How often each rule fired, by name.
+type Fired = std::collections::HashMap<String, usize>;
+
+/// What the summary needs of one outcome (the fired rules are counted by each worker).
 #[derive(Default)]
-struct Summary1<'a> {
+struct Summary1 {
     kind: Option<OutcomeKind>,
     items: usize,
-    fired: Vec<&'a str>,
-    user: String,
+    /// The reader, when left empty.
+    user: Option<String>,
 }
 
-impl<'a> Summary1<'a> {
-    fn of(o: &Outcome<'a>) -> Summary1<'a> {
+impl Summary1 {
+    fn of(o: &Outcome<'_>) -> Summary1 {
         Summary1 {
             kind: Some(o.kind),
             items: o.items.len(),
-            fired: o.fired.clone(),
-            user: o.user.clone(),
+            user: (o.kind == OutcomeKind::Empty).then(|| o.user.clone()),
         }
     }
 }
 
 #[derive(Default)]
-struct Summary<'a> {
+struct Summary {
     digests: usize,
     quiet: usize,
     empty: Vec<String>,
     items: usize,
-    fired: std::collections::HashMap<&'a str, usize>,
+    fired: Fired,
 }
 
-impl<'a> Summary<'a> {
-    fn add(&mut self, s: Summary1<'a>) {
+impl Summary {
+    fn add(&mut self, s: Summary1) {
         match s.kind {
             Some(OutcomeKind::Digest) => {
                 self.digests += 1;
                 self.items += s.items;
             }
             Some(OutcomeKind::Quiet) => self.quiet += 1,
-            _ => self.empty.push(s.user),
-        }
-        for f in s.fired {
-            *self.fired.entry(f).or_default() += 1;
+            _ => self.empty.extend(s.user),
         }
     }
 
@@ -205,7 +227,7 @@ impl<'a> Summary<'a> {
         engine: Engine,
         index: &Index,
     ) -> String {
-        let mut top: Vec<(&&str, &usize)> = self.fired.iter().collect();
+        let mut top: Vec<(&String, &usize)> = self.fired.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         let top: Vec<String> = top
             .iter()

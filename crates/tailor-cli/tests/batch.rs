@@ -26,8 +26,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs `tailor batch` on the example package and returns the output file's lines.
-fn batch(profiles: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+/// Runs `tailor batch` on the example package and returns the output file's lines and
+/// the summary's lines that do not depend on threads, engine or time.
+fn batch(profiles: &Path, out: &Path, extra: &[&str]) -> (Vec<String>, Vec<String>) {
     let mut args = vec![
         "batch",
         "rules/qianjiang",
@@ -43,11 +44,17 @@ fn batch(profiles: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "batch failed: {stderr}");
     assert!(stderr.contains("outcomes:"), "no summary: {stderr}");
-    std::fs::read_to_string(out)
+    let lines = std::fs::read_to_string(out)
         .expect("the output file")
         .lines()
         .map(str::to_owned)
-        .collect()
+        .collect();
+    let summary = stderr
+        .lines()
+        .filter(|l| !l.starts_with("engine:") && !l.starts_with("loaded and indexed"))
+        .map(str::to_owned)
+        .collect();
+    (lines, summary)
 }
 
 fn user(line: &str) -> String {
@@ -80,18 +87,44 @@ fn batch_lines_are_the_digests_in_profile_order_whatever_the_threads() {
     let profiles = dir.join("profiles.jsonl");
     std::fs::write(&profiles, text).unwrap();
 
-    let one = batch(&profiles, &dir.join("one.jsonl"), &["--threads", "1"]);
+    let (one, summary) = batch(&profiles, &dir.join("one.jsonl"), &["--threads", "1"]);
     assert_eq!(one.iter().map(|l| user(l)).collect::<Vec<_>>(), ids);
+    // The rules that fired most, counted from the lines: each worker counts its own
+    // readers, and the counts must add up whatever the threads.
+    let mut fired: std::collections::HashMap<String, usize> = Default::default();
+    for line in &one {
+        let v: J = serde_json::from_str(line).unwrap();
+        for r in v["fired"].as_array().expect("fired") {
+            *fired.entry(r.as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, usize)> = fired.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let top: Vec<String> = top
+        .iter()
+        .take(5)
+        .map(|(r, n)| format!("{r} ({n})"))
+        .collect();
+    let expected = format!("rules that fired most: {}", top.join(", "));
+    assert!(
+        summary.contains(&expected),
+        "{summary:?} lacks {expected:?}"
+    );
     for threads in ["2", "3"] {
         let many = batch(&profiles, &dir.join("many.jsonl"), &["--threads", threads]);
-        assert!(many == one, "--threads {threads} wrote other lines");
+        assert!(many.0 == one, "--threads {threads} wrote other lines");
+        assert_eq!(many.1, summary, "--threads {threads} summed up otherwise");
     }
     let reference = batch(
         &profiles,
         &dir.join("reference.jsonl"),
         &["--threads", "2", "--engine", "reference"],
     );
-    assert!(reference == one, "--engine reference wrote other lines");
+    assert!(reference.0 == one, "--engine reference wrote other lines");
+    assert_eq!(
+        reference.1, summary,
+        "--engine reference summed up otherwise"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -99,7 +132,7 @@ fn batch_lines_are_the_digests_in_profile_order_whatever_the_threads() {
 fn each_batch_line_is_what_digest_prints() {
     let dir = scratch("digest");
     let profiles = workspace().join("rules/qianjiang/profiles.jsonl");
-    let lines = batch(&profiles, &dir.join("out.jsonl"), &[]);
+    let (lines, _) = batch(&profiles, &dir.join("out.jsonl"), &[]);
     assert_eq!(lines.len(), 7);
     for line in &lines {
         let id = user(line);

@@ -168,7 +168,7 @@ fn conjunct_access(e: &CExpr, c: &Compiled) -> Option<PickAccess> {
 }
 
 /// One section's indexes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SectionIndex {
     /// Catalog positions of the section's blocks, in id order.
     pub(crate) blocks: Vec<u32>,
@@ -179,7 +179,7 @@ pub(crate) struct SectionIndex {
 }
 
 /// The blocks of one section whose field holds (or contains) one key.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Posting {
     /// Catalog positions, in id order.
     positions: Vec<u32>,

@@ -51,7 +51,7 @@ impl Key {
 
 /// Values keyed by string or int [`Key`]s, looked up with borrowed profile and block
 /// values: an event clones no `Arc` and builds no key to find a posting list.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct KeyMap<V> {
     /// Keys held inline (short strings are kept in the table itself), so that a lookup
     /// compares the key it hashed to without following a pointer to its text.
@@ -121,7 +121,7 @@ impl<V> KeyMap<V> {
 }
 
 /// Per profile or block slot, a [`KeyMap`]. Slots are few, so a list.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SlotMaps<V>(Vec<(usize, KeyMap<V>)>);
 
 impl<V> Default for SlotMaps<V> {
@@ -162,7 +162,7 @@ impl<V> SlotMaps<V> {
 /// The most conjunctions a rule may have before it is checked for every event.
 const MAX_DISJUNCTS: usize = 32;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Access {
     /// One of these keys is an element of the profile's set in `slot`.
     SetHas(usize, Vec<Key>),
@@ -198,7 +198,7 @@ struct Entry {
 /// A remainder conjunct, compiled: comparisons of profile fields, map entries and
 /// constants, `exists`, bool fields and `not` of these are evaluated in place (exactly
 /// as `Ctx::eval` evaluates them); anything else through the expression evaluator.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Atom {
     Compare(BinaryOp, Operand, Operand),
     /// An int comparison with an int constant, the constant on the right
@@ -216,7 +216,7 @@ enum Atom {
     Expr(CExpr),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Operand {
     Profile(usize),
     /// `profile.MAP["key"]`
@@ -339,7 +339,7 @@ impl Atom {
 }
 
 /// The rule index of one event kind: posting lists of conjunction entries.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KindIndex {
     /// Conjunctions checked for every event of this kind (a rule's whole `when`).
     always: Vec<Entry>,
@@ -357,7 +357,7 @@ pub(crate) struct KindIndex {
 }
 
 /// Rule indexes for every event kind.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct RuleIndex {
     kinds: Vec<KindIndex>,
     /// Every conjunction's remainder, back to back.
