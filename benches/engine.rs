@@ -6,6 +6,7 @@
 //!
 //! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test
 //! (the generated workload at 200 rules and 500 blocks there, to stay fast in debug).
+//! Measured with the `tailor` binary's allocator (mimalloc).
 
 // Test and bench code: panicking on broken input is the right failure.
 #![allow(
@@ -21,6 +22,10 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tailor_engine::{Event, EventKind, History, Package};
 use tailor_lang::SourceMap;
+
+/// The `tailor` binary's allocator, so that these figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn package_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/qianjiang"))

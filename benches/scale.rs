@@ -7,6 +7,8 @@
 //! `-- --only 10000x100000 [--events N]` runs one row (for
 //! profiling; under `valgrind --tool=callgrind --toggle-collect='*Index*evaluate*'` it
 //! counts the instructions of the indexed evaluator alone).
+//!
+//! It measures with the allocator the `tailor` binary uses (mimalloc).
 
 // Test and bench code: panicking on broken input is the right failure.
 #![allow(
@@ -22,6 +24,10 @@ use std::time::Instant;
 
 use tailor::workload::{self, Shape};
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
+
+/// The `tailor` binary's allocator, so that these figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Loaded {
     pkg: Package,
@@ -117,76 +123,76 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
     );
 }
 
-/// Events per second with one thread, then two, in `rounds` alternating rounds.
-/// `indexes[k % len]` serves thread `k`: one shared index, or one per thread.
-fn rounds(
-    indexes: &[&Index],
-    profiles: &[Profile],
-    events: usize,
-    rounds: usize,
-) -> Vec<(f64, f64)> {
+/// Events per second with `n` threads; `indexes[k % len]` serves thread `k`.
+fn rate(indexes: &[&Index], profiles: &[Profile], events: usize, n: usize) -> f64 {
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let h = History::default();
     // The threads take the events in chunks from a shared counter, as a server's workers
     // take requests: a thread that the host slows down for a moment does less of the
     // work instead of leaving the other idle at the end (a fixed split did).
     const CHUNK: usize = 64;
-    let run = |n: usize| {
-        let next = AtomicUsize::new(0);
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for k in 0..n {
-                let index = indexes[k % indexes.len()];
-                let (event, h, next) = (&event, &h, &next);
-                s.spawn(move || {
-                    loop {
-                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        if start >= events {
-                            break;
-                        }
-                        for i in start..(start + CHUNK).min(events) {
-                            black_box(index.evaluate(event, &profiles[i % profiles.len()], h));
-                        }
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..n {
+            let index = indexes[k % indexes.len()];
+            let (event, h, next) = (&event, &h, &next);
+            s.spawn(move || {
+                loop {
+                    let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    if start >= events {
+                        break;
                     }
-                });
-            }
-        });
-        events as f64 / t.elapsed().as_secs_f64()
-    };
-    // One thread then two in each round, so that a busy moment of the shared host hits
-    // both alike.
-    (0..rounds).map(|_| (run(1), run(2))).collect()
+                    for i in start..(start + CHUNK).min(events) {
+                        black_box(index.evaluate(event, &profiles[i % profiles.len()], h));
+                    }
+                }
+            });
+        }
+    });
+    events as f64 / t.elapsed().as_secs_f64()
 }
 
-fn threads(shape: Shape, events: usize) {
+fn threads(shape: Shape, events: usize, rounds: usize) {
     let l = load(shape);
-    // The diagnostic row: a second index, built from its own package and catalog, so
-    // that the two threads share no memory but the profiles.
-    let other = load(shape);
-    let row = |what: &str, indexes: &[&Index]| {
-        let r = rounds(indexes, &l.profiles, events, 9);
-        let best = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
-        let (one, two) = (
-            best(r.iter().map(|x| x.0).collect()),
-            best(r.iter().map(|x| x.1).collect()),
-        );
+    // What `tailor batch` gives its second worker: a copy of the derived indexes, the
+    // package and the blocks shared.
+    let copy = l.index.clone();
+    let variants: [(&str, Vec<&Index>); 2] = [
+        ("one shared index", vec![&l.index]),
+        (
+            "an index copy per thread (`tailor batch`)",
+            vec![&l.index, &copy],
+        ),
+    ];
+    // Each round runs one thread then two for every variant, so that a busy moment of
+    // the shared host falls on all of them alike.
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (v, (_, indexes)) in variants.iter().enumerate() {
+            let one = rate(indexes, &l.profiles, events, 1);
+            let two = rate(indexes, &l.profiles, events, 2);
+            runs[v].push((one, two));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for ((what, _), r) in variants.iter().zip(runs) {
         let mut ratios: Vec<f64> = r.iter().map(|(a, b)| b / a).collect();
         ratios.sort_by(f64::total_cmp);
         println!(
-            "| {} rules, {} blocks, {what} | {one:.0} | {two:.0} | {:.2}× | {:.2}× | {:.2}–{:.2}× |",
+            "| {} rules, {} blocks, {what} | {:.0} | {:.0} | {:.2}× | {:.2}–{:.2}× |",
             shape.rules,
             shape.blocks,
-            two / one,
-            ratios[ratios.len() / 2],
+            median(r.iter().map(|x| x.0).collect()),
+            median(r.iter().map(|x| x.1).collect()),
+            median(ratios.clone()),
             ratios[0],
             ratios[ratios.len() - 1],
         );
-    };
-    row("one shared index", &[&l.index]);
-    row(
-        "an index per thread (diagnostic)",
-        &[&l.index, &other.index],
-    );
+    }
 }
 
 fn main() {
@@ -203,6 +209,16 @@ fn main() {
             },
             200,
             50,
+        );
+        threads(
+            Shape {
+                rules: 200,
+                blocks: 500,
+                profiles: 100,
+                seed: 1,
+            },
+            200,
+            1,
         );
         return;
     }
@@ -275,7 +291,7 @@ fn main() {
         );
     }
     println!(
-        "\n### Threads (indexed, events per second; nine rounds)\n\n| workload | 1 thread (best) | 2 threads (best) | ratio of bests | median ratio | ratios |\n|---|---:|---:|---:|---:|---:|"
+        "\n### Threads (indexed, events per second; medians of 15 interleaved rounds)\n\n| workload | 1 thread | 2 threads | median ratio | ratios |\n|---|---:|---:|---:|---:|"
     );
     threads(
         Shape {
@@ -284,6 +300,7 @@ fn main() {
             profiles: 2_000,
             seed: 1,
         },
-        40_000,
+        20_000,
+        15,
     );
 }

@@ -18,6 +18,13 @@ mod preview;
 mod test;
 mod text;
 
+/// mimalloc, not the system allocator: an event makes some 17 small allocations, and
+/// with glibc's allocator two threads evaluating gave about 1.55× one thread where
+/// mimalloc gave about 1.7× (and 1.9× with an index copy per thread, which `batch` makes).
+/// BENCHMARKS.md, "Threads", has the runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tailor",
