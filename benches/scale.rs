@@ -123,10 +123,8 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
     );
 }
 
-/// Events per second with `n` threads; `indexes[k % len]` serves thread `k`.
-fn rate(indexes: &[&Index], profiles: &[Profile], events: usize, n: usize) -> f64 {
-    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
-    let h = History::default();
+/// Events per second with `n` threads; `work(k, i)` is event `i` on thread `k`.
+fn rate(work: &(dyn Fn(usize, usize) + Sync), events: usize, n: usize) -> f64 {
     // The threads take the events in chunks from a shared counter, as a server's workers
     // take requests: a thread that the host slows down for a moment does less of the
     // work instead of leaving the other idle at the end (a fixed split did).
@@ -135,8 +133,7 @@ fn rate(indexes: &[&Index], profiles: &[Profile], events: usize, n: usize) -> f6
     let t = Instant::now();
     std::thread::scope(|s| {
         for k in 0..n {
-            let index = indexes[k % indexes.len()];
-            let (event, h, next) = (&event, &h, &next);
+            let next = &next;
             s.spawn(move || {
                 loop {
                     let start = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -144,7 +141,7 @@ fn rate(indexes: &[&Index], profiles: &[Profile], events: usize, n: usize) -> f6
                         break;
                     }
                     for i in start..(start + CHUNK).min(events) {
-                        black_box(index.evaluate(event, &profiles[i % profiles.len()], h));
+                        work(k, i);
                     }
                 }
             });
@@ -153,25 +150,56 @@ fn rate(indexes: &[&Index], profiles: &[Profile], events: usize, n: usize) -> f6
     events as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The control row's event: arithmetic on registers, no memory, about as long as an
+/// indexed event at 10k rules and 100k blocks. What two threads give on it is what this
+/// machine gives at best, whatever the engine does.
+fn arithmetic(i: usize) {
+    let mut x = i as u64;
+    for _ in 0..black_box(6_000) {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    black_box(x);
+}
+
 fn threads(shape: Shape, events: usize, rounds: usize) {
     let l = load(shape);
+    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
+    let h = History::default();
     // What `tailor batch` gives its second worker: a copy of the derived indexes, the
     // package and the blocks shared.
     let copy = l.index.clone();
-    let variants: [(&str, Vec<&Index>); 2] = [
-        ("one shared index", vec![&l.index]),
+    let profiles = &l.profiles;
+    let on = |index: &Index, i: usize| {
+        black_box(index.evaluate(&event, &profiles[i % profiles.len()], &h));
+    };
+    let shared = |_: usize, i: usize| on(&l.index, i);
+    let copies = |k: usize, i: usize| on(if k == 0 { &l.index } else { &copy }, i);
+    let control = |_: usize, i: usize| arithmetic(i);
+    let variants: [(String, &(dyn Fn(usize, usize) + Sync)); 3] = [
         (
-            "an index copy per thread (`tailor batch`)",
-            vec![&l.index, &copy],
+            format!(
+                "{} rules, {} blocks, one shared index",
+                shape.rules, shape.blocks
+            ),
+            &shared,
         ),
+        (
+            format!(
+                "{} rules, {} blocks, an index copy per thread (`tailor batch`)",
+                shape.rules, shape.blocks
+            ),
+            &copies,
+        ),
+        ("control: arithmetic only, no memory".to_owned(), &control),
     ];
     // Each round runs one thread then two for every variant, so that a busy moment of
     // the shared host falls on all of them alike.
     let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); variants.len()];
     for _ in 0..rounds {
-        for (v, (_, indexes)) in variants.iter().enumerate() {
-            let one = rate(indexes, &l.profiles, events, 1);
-            let two = rate(indexes, &l.profiles, events, 2);
+        for (v, (_, work)) in variants.iter().enumerate() {
+            let one = rate(*work, events, 1);
+            let two = rate(*work, events, 2);
             runs[v].push((one, two));
         }
     }
@@ -183,9 +211,7 @@ fn threads(shape: Shape, events: usize, rounds: usize) {
         let mut ratios: Vec<f64> = r.iter().map(|(a, b)| b / a).collect();
         ratios.sort_by(f64::total_cmp);
         println!(
-            "| {} rules, {} blocks, {what} | {:.0} | {:.0} | {:.2}× | {:.2}–{:.2}× |",
-            shape.rules,
-            shape.blocks,
+            "| {what} | {:.0} | {:.0} | {:.2}× | {:.2}–{:.2}× |",
             median(r.iter().map(|x| x.0).collect()),
             median(r.iter().map(|x| x.1).collect()),
             median(ratios.clone()),
