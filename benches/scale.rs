@@ -123,8 +123,11 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
     );
 }
 
-/// Events per second with `n` threads; `work(k, i)` is event `i` on thread `k`.
-fn rate(work: &(dyn Fn(usize, usize) + Sync), events: usize, n: usize) -> f64 {
+/// Event `i` on thread `k`: `work(k, i)`.
+type Work<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Events per second with `n` threads.
+fn rate(work: Work<'_>, events: usize, n: usize) -> f64 {
     // The threads take the events in chunks from a shared counter, as a server's workers
     // take requests: a thread that the host slows down for a moment does less of the
     // work instead of leaving the other idle at the end (a fixed split did).
@@ -176,7 +179,7 @@ fn threads(shape: Shape, events: usize, rounds: usize) {
     let shared = |_: usize, i: usize| on(&l.index, i);
     let copies = |k: usize, i: usize| on(if k == 0 { &l.index } else { &copy }, i);
     let control = |_: usize, i: usize| arithmetic(i);
-    let variants: [(String, &(dyn Fn(usize, usize) + Sync)); 3] = [
+    let variants: [(String, Work<'_>); 3] = [
         (
             format!(
                 "{} rules, {} blocks, one shared index",
