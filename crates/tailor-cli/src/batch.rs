@@ -23,7 +23,9 @@ pub struct Args {
     /// The moment of the edition (RFC 3339). Default: now.
     #[arg(long, value_parser = crate::parse_time)]
     at: Option<jiff::Timestamp>,
-    /// Worker threads. Default: the machine's available parallelism.
+    /// Worker threads. Default: the machine's available parallelism. Every worker after
+    /// the first evaluates with its own copy of the index (about 600 bytes per rule and
+    /// 230 per block; the package and the blocks are shared).
     #[arg(long)]
     threads: Option<usize>,
     /// The evaluator: `indexed` (default) or `reference`; both give identical lines.
