@@ -90,7 +90,15 @@ pub fn run_case(case: &Path) -> Result<(serde_json::Value, serde_json::Value), S
         .iter()
         .find(|p| p.id() == user)
         .ok_or(format!("no profile `{user}`"))?;
-    let reference = pkg.evaluate(&event, profile, &catalog, &history).to_json();
+    let outcome = pkg.evaluate(&event, profile, &catalog, &history);
+    let reference = outcome.to_json();
+    // The text written directly (`tailor batch`, the HTTP API) must be the tree's text.
+    let (direct, tree) = (outcome.to_json_string(), reference.to_string());
+    if direct != tree {
+        return Err(format!(
+            "to_json_string differs from to_json:\n{direct}\n{tree}"
+        ));
+    }
     let indexed = tailor_engine::Index::new(&pkg, catalog)
         .evaluate(&event, profile, &history)
         .to_json();

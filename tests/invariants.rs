@@ -466,6 +466,8 @@ proptest! {
         let index = tailor_engine::Index::new(&pkg, catalog.clone());
         let indexed = index.evaluate(&event, &profiles[0], &history);
         prop_assert_eq!(reference.to_json(), indexed.to_json(), "package:\n{}", src);
+        // The text written directly (`tailor batch`, the HTTP API) is the tree's text.
+        prop_assert_eq!(indexed.to_json_string(), indexed.to_json().to_string());
         // Beyond the JSON: the same pick chose each item.
         prop_assert_eq!(reference, indexed, "package:\n{}", src);
     }

@@ -81,7 +81,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                 }
             }
         }
-        (o.to_json().to_string(), Summary1::of(&o))
+        (o.to_json_string(), Summary1::of(&o))
     };
     let started = Instant::now();
     // The threads take the profiles in chunks from a shared counter, so that a thread the

@@ -253,7 +253,7 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
     };
     match a.format {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&outcome.to_json()).unwrap_or_default();
+            let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
             println!("{json}");
         }
         Format::Text => print!(

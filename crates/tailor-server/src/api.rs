@@ -305,9 +305,7 @@ impl EventQuery {
 }
 
 fn json_render() -> process::Render {
-    Box::new(|outcome: &Outcome<'_>| {
-        serde_json::to_string(&outcome.to_json()).map_err(|e| e.to_string())
-    })
+    Box::new(|outcome: &Outcome<'_>| serde_json::to_string(&outcome).map_err(|e| e.to_string()))
 }
 
 fn outcome_response(handled: process::Handled, record: bool) -> ApiResult {
