@@ -228,27 +228,16 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let header = "| rules | blocks | fired/event | items/event | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
     if !full {
+        // The smoke test: one tiny row and one round of the threads table.
+        let tiny = Shape {
+            rules: 200,
+            blocks: 500,
+            profiles: 100,
+            seed: 1,
+        };
         println!("{header}");
-        row(
-            Shape {
-                rules: 200,
-                blocks: 500,
-                profiles: 100,
-                seed: 1,
-            },
-            200,
-            50,
-        );
-        threads(
-            Shape {
-                rules: 200,
-                blocks: 500,
-                profiles: 100,
-                seed: 1,
-            },
-            200,
-            1,
-        );
+        row(tiny, 200, 50);
+        threads(tiny, 200, 1);
         return;
     }
     // `cargo bench --bench scale -- --only 10000x100000`: one row, for profiling.
