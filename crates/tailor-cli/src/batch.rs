@@ -83,21 +83,33 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         }
         (o.to_json_string(), Summary1::of(&o))
     };
+    // The file is written beside its final place and renamed there when complete, so a
+    // failed run leaves whatever was at `--out` before untouched.
+    let cannot_write =
+        |e: std::io::Error| Rejected(format!("error: cannot write `{}`: {e}", a.out.display()));
+    let partial = partial_path(&a.out);
+    let file = std::fs::File::create(&partial).map_err(cannot_write)?;
+    let mut w = std::io::BufWriter::new(file);
     let started = Instant::now();
     // The threads take the profiles in chunks from a shared counter, so that a thread the
     // machine slows down does less of the work instead of leaving the others idle at the
-    // end; the chunks are put back in the profile file's order before writing. Every
-    // worker after the first evaluates with its own copy of the index: two cores reading
-    // one index went at about 1.6× one core, with a copy each about 1.8–1.9×
-    // (BENCHMARKS.md, "Threads"). A copy is the derived indexes only, about 600 bytes per
-    // rule and 230 per block; the package and the blocks stay shared.
+    // end. They send each chunk to this thread, which writes the chunks in the profile
+    // file's order as soon as they are next (keeping the few that came early), so the
+    // outcomes are not all held in memory. Every worker after the first evaluates with
+    // its own copy of the index: two cores reading one index went at about 1.6× one
+    // core, with a copy each about 1.8–1.9× (BENCHMARKS.md, "Threads"). A copy is the
+    // derived indexes only, about 600 bytes per rule and 230 per block; the package and
+    // the blocks stay shared.
     const CHUNK: usize = 256;
     let next = AtomicUsize::new(0);
-    let results: Option<Vec<(Vec<Chunk>, Fired)>> = std::thread::scope(|s| {
+    let mut summary = Summary::default();
+    let (written, failed, fired) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(threads * 2);
         let handles: Vec<_> = (0..threads)
             .map(|k| {
                 let (evaluate, bar, done, next, profiles, index) =
                     (&evaluate, &bar, &done, &next, &profiles, &index);
+                let tx = tx.clone();
                 s.spawn(move || {
                     let copy;
                     let index = if k == 0 || matches!(a.engine, Engine::Reference) {
@@ -106,7 +118,6 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                         copy = index.clone();
                         &copy
                     };
-                    let mut mine = Vec::new();
                     let mut fired = Fired::new();
                     loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -123,42 +134,52 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                             .collect::<Vec<_>>();
                         let n = done.fetch_add(part.len(), Ordering::Relaxed) + part.len();
                         bar.set_position(n as u64);
-                        mine.push((start, lines));
+                        // The writer is gone only after a write failed: stop.
+                        if tx.send((start, lines)).is_err() {
+                            break;
+                        }
                     }
-                    (mine, fired)
+                    fired
                 })
             })
             .collect();
+        // The workers hold the only senders left: the loop below ends when they are done.
+        drop(tx);
+        let (written, failed) = write_in_order(&rx, &mut w, &mut summary);
+        // After a failed write, workers blocked on a full channel must see it closed.
+        drop(rx);
         // Join every worker (one left unjoined and panicked would make `scope` panic).
-        let joined: Vec<Option<(Vec<Chunk>, Fired)>> =
-            handles.into_iter().map(|h| h.join().ok()).collect();
-        joined.into_iter().collect()
+        let fired: Option<Vec<Fired>> = handles.into_iter().map(|h| h.join().ok()).collect();
+        (written, failed, fired)
     });
-    // A worker that panicked would leave its readers out of the file: refuse instead.
-    let results = results
-        .ok_or_else(|| Rejected("error: a worker thread failed; nothing was written".into()))?;
-    let mut summary = Summary::default();
-    let mut chunks: Vec<Chunk> = Vec::new();
-    for (mine, fired) in results {
-        chunks.extend(mine);
-        for (rule, n) in fired {
-            *summary.fired.entry(rule).or_default() += n;
+    let finished = match (failed, fired) {
+        (Some(e), _) => Err(cannot_write(e)),
+        // A worker that panicked would leave its readers out of the file: refuse instead.
+        (None, None) => Err(Rejected(
+            "error: a worker thread failed; nothing was written".into(),
+        )),
+        (None, Some(_)) if written != profiles.len() => Err(Rejected(format!(
+            "error: {written} of {} readers evaluated; nothing was written",
+            profiles.len()
+        ))),
+        (None, Some(fired)) => w
+            .flush()
+            .and_then(|()| std::fs::rename(&partial, &a.out))
+            .map(|()| fired)
+            .map_err(cannot_write),
+    };
+    let fired = match finished {
+        Ok(fired) => fired,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
         }
+    };
+    for (rule, n) in fired.into_iter().flatten() {
+        *summary.fired.entry(rule).or_default() += n;
     }
-    chunks.sort_unstable_by_key(|(start, _)| *start);
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-
-    let file = std::fs::File::create(&a.out)
-        .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
-    let mut w = std::io::BufWriter::new(file);
-    for (line, s) in chunks.into_iter().flat_map(|(_, lines)| lines) {
-        writeln!(w, "{line}")
-            .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
-        summary.add(s);
-    }
-    w.flush()
-        .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", a.out.display())))?;
     eprint!(
         "{}",
         summary.render(
@@ -253,7 +274,7 @@ impl Summary {
              rules that fired most: {}\n\
              readers left empty: {}{}\n\
              engine: {} ({} rules indexed, {} checked for every event; {} blocks), {threads} thread{}\n\
-             loaded and indexed in {load_secs:.2} s; evaluated in {secs:.3} s: {rate:.0} digests per second\n",
+             loaded and indexed in {load_secs:.2} s; evaluated and written in {secs:.3} s: {rate:.0} digests per second\n",
             self.digests,
             self.quiet,
             self.empty.len(),
@@ -277,5 +298,109 @@ impl Summary {
             stats.blocks,
             if threads == 1 { "" } else { "s" },
         )
+    }
+}
+
+/// Where the output is written until it is complete: beside `out`, hidden, named after
+/// it and this process.
+fn partial_path(out: &std::path::Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "batch".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Writes the chunks received, in the profile file's order: a chunk that comes before
+/// its turn waits until the chunks before it have been written. Returns how many lines
+/// were written, and the write error that stopped it, if one did.
+fn write_in_order(
+    rx: &std::sync::mpsc::Receiver<Chunk>,
+    w: &mut impl Write,
+    summary: &mut Summary,
+) -> (usize, Option<std::io::Error>) {
+    let mut early: std::collections::BTreeMap<usize, Vec<(String, Summary1)>> = Default::default();
+    let mut written = 0;
+    for (start, lines) in rx.iter() {
+        early.insert(start, lines);
+        while let Some(lines) = early.remove(&written) {
+            written += lines.len();
+            for (line, one) in lines {
+                if let Err(e) = writeln!(w, "{line}") {
+                    return (written, Some(e));
+                }
+                summary.add(one);
+            }
+        }
+    }
+    (written, None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    fn chunk(start: usize, n: usize) -> Chunk {
+        let lines = (start..start + n)
+            .map(|i| (format!("{i}"), Summary1::default()))
+            .collect();
+        (start, lines)
+    }
+
+    #[test]
+    fn chunks_are_written_in_file_order_whatever_order_they_come_in() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (start, n) in [(4, 2), (0, 2), (6, 1), (2, 2)] {
+            tx.send(chunk(start, n)).unwrap();
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        let (written, failed) = write_in_order(&rx, &mut out, &mut Summary::default());
+        assert!(failed.is_none());
+        assert_eq!(written, 7);
+        assert_eq!(String::from_utf8(out).unwrap(), "0\n1\n2\n3\n4\n5\n6\n");
+    }
+
+    #[test]
+    fn a_missing_chunk_stops_the_lines_before_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (start, n) in [(0, 2), (4, 2)] {
+            tx.send(chunk(start, n)).unwrap();
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        let (written, _) = write_in_order(&rx, &mut out, &mut Summary::default());
+        // `run` compares this with the number of readers and writes nothing.
+        assert_eq!(written, 2);
+        assert_eq!(String::from_utf8(out).unwrap(), "0\n1\n");
+    }
+
+    /// A writer that fails once `room` bytes are written.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::other("no space left"));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_error_stops_the_writer_and_is_returned() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(chunk(0, 3)).unwrap();
+        tx.send(chunk(3, 3)).unwrap();
+        drop(tx);
+        let (_, failed) = write_in_order(&rx, &mut Full { room: 5 }, &mut Summary::default());
+        assert_eq!(failed.unwrap().to_string(), "no space left");
     }
 }

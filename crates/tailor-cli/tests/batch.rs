@@ -153,3 +153,40 @@ fn each_batch_line_is_what_digest_prints() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn batch_replaces_the_output_whole_and_leaves_nothing_beside_it() {
+    let dir = scratch("replace");
+    let out = dir.join("out.jsonl");
+    std::fs::write(&out, "an older edition\n").unwrap();
+    let profiles = workspace().join("rules/qianjiang/profiles.jsonl");
+    let (lines, _) = batch(&profiles, &out, &["--threads", "2"]);
+    assert_eq!(lines.len(), 7);
+    // The lines were written beside the file and renamed onto it: nothing else is left.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["out.jsonl"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn batch_that_cannot_write_says_where_and_creates_nothing() {
+    let dir = scratch("cannot");
+    let out = dir.join("missing").join("out.jsonl");
+    let o = tailor(&[
+        "batch",
+        "rules/qianjiang",
+        "--at",
+        AT,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(stderr.contains("out.jsonl"), "{stderr}");
+    assert!(!dir.join("missing").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
