@@ -89,27 +89,24 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         |e: std::io::Error| Rejected(format!("error: cannot write `{}`: {e}", a.out.display()));
     let partial = partial_path(&a.out);
     let file = std::fs::File::create(&partial).map_err(cannot_write)?;
-    let mut w = std::io::BufWriter::new(file);
     let started = Instant::now();
     // The threads take the profiles in chunks from a shared counter, so that a thread the
     // machine slows down does less of the work instead of leaving the others idle at the
-    // end. They send each chunk to this thread, which writes the chunks in the profile
-    // file's order as soon as they are next (keeping the few that came early), so the
-    // outcomes are not all held in memory. Every worker after the first evaluates with
-    // its own copy of the index: two cores reading one index went at about 1.6× one
-    // core, with a copy each about 1.8–1.9× (BENCHMARKS.md, "Threads"). A copy is the
-    // derived indexes only, about 600 bytes per rule and 230 per block; the package and
-    // the blocks stay shared.
+    // end. A worker done with a chunk writes, under a lock, every chunk whose turn has
+    // come in the profile file's order (keeping the few that came early), so the
+    // outcomes are not all held in memory and `--threads N` is N threads in all. Every
+    // worker after the first evaluates with its own copy of the index: two cores reading
+    // one index went at about 1.6× one core, with a copy each about 1.8–1.9×
+    // (BENCHMARKS.md, "Threads"). A copy is the derived indexes only, about 600 bytes per
+    // rule and 230 per block; the package and the blocks stay shared.
     const CHUNK: usize = 256;
     let next = AtomicUsize::new(0);
-    let mut summary = Summary::default();
-    let (written, failed, fired) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(threads * 2);
+    let out = std::sync::Mutex::new(InOrder::new(std::io::BufWriter::new(file)));
+    let fired: Option<Vec<Fired>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let (evaluate, bar, done, next, profiles, index) =
-                    (&evaluate, &bar, &done, &next, &profiles, &index);
-                let tx = tx.clone();
+                let (evaluate, bar, done, next, profiles, index, out) =
+                    (&evaluate, &bar, &done, &next, &profiles, &index, &out);
                 s.spawn(move || {
                     let copy;
                     let index = if k == 0 || matches!(a.engine, Engine::Reference) {
@@ -134,42 +131,44 @@ pub fn run(a: Args) -> Result<(), Rejected> {
                             .collect::<Vec<_>>();
                         let n = done.fetch_add(part.len(), Ordering::Relaxed) + part.len();
                         bar.set_position(n as u64);
-                        // The writer is gone only after a write failed: stop.
-                        if tx.send((start, lines)).is_err() {
-                            break;
+                        // A poisoned lock or a failed write: the run has failed, stop.
+                        match out.lock() {
+                            Ok(mut out) if out.failed.is_none() => out.accept(start, lines),
+                            _ => break,
                         }
                     }
                     fired
                 })
             })
             .collect();
-        // The workers hold the only senders left: the loop below ends when they are done.
-        drop(tx);
-        let (written, failed) = write_in_order(&rx, &mut w, &mut summary);
-        // After a failed write, workers blocked on a full channel must see it closed.
-        drop(rx);
         // Join every worker (one left unjoined and panicked would make `scope` panic).
-        let fired: Option<Vec<Fired>> = handles.into_iter().map(|h| h.join().ok()).collect();
-        (written, failed, fired)
+        handles.into_iter().map(|h| h.join().ok()).collect()
     });
-    let finished = match (failed, fired) {
-        (Some(e), _) => Err(cannot_write(e)),
+    let finished = match (out.into_inner(), fired) {
+        (
+            Ok(InOrder {
+                failed: Some(e), ..
+            }),
+            _,
+        ) => Err(cannot_write(e)),
         // A worker that panicked would leave its readers out of the file: refuse instead.
-        (None, None) => Err(Rejected(
+        (Err(_), _) | (_, None) => Err(Rejected(
             "error: a worker thread failed; nothing was written".into(),
         )),
-        (None, Some(_)) if written != profiles.len() => Err(Rejected(format!(
-            "error: {written} of {} readers evaluated; nothing was written",
+        (Ok(o), Some(_)) if o.written != profiles.len() => Err(Rejected(format!(
+            "error: {} of {} readers evaluated; nothing was written",
+            o.written,
             profiles.len()
         ))),
-        (None, Some(fired)) => w
-            .flush()
-            .and_then(|()| std::fs::rename(&partial, &a.out))
-            .map(|()| fired)
-            .map_err(cannot_write),
+        (Ok(mut o), Some(fired)) => {
+            o.w.flush()
+                .and_then(|()| std::fs::rename(&partial, &a.out))
+                .map(|()| (o.summary, fired))
+                .map_err(cannot_write)
+        }
     };
-    let fired = match finished {
-        Ok(fired) => fired,
+    let (mut summary, fired) = match finished {
+        Ok(done) => done,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
@@ -193,10 +192,6 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     );
     Ok(())
 }
-
-/// A chunk of readers done by one thread: where it starts in the profile file, and each
-/// reader's line and summary.
-type Chunk = (usize, Vec<(String, Summary1)>);
 
 /// How often each rule fired, by name.
 type Fired = std::collections::HashMap<String, usize>;
@@ -310,29 +305,44 @@ fn partial_path(out: &std::path::Path) -> PathBuf {
     out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
-/// Writes the chunks received, in the profile file's order: a chunk that comes before
-/// its turn waits until the chunks before it have been written. Returns how many lines
-/// were written, and the write error that stopped it, if one did.
-fn write_in_order(
-    rx: &std::sync::mpsc::Receiver<Chunk>,
-    w: &mut impl Write,
-    summary: &mut Summary,
-) -> (usize, Option<std::io::Error>) {
-    let mut early: std::collections::BTreeMap<usize, Vec<(String, Summary1)>> = Default::default();
-    let mut written = 0;
-    for (start, lines) in rx.iter() {
-        early.insert(start, lines);
-        while let Some(lines) = early.remove(&written) {
-            written += lines.len();
+/// The output, written in the profile file's order: a chunk that comes before its turn
+/// waits until the chunks before it have been written.
+struct InOrder<W> {
+    w: W,
+    early: std::collections::BTreeMap<usize, Vec<(String, Summary1)>>,
+    /// Lines written (and the position of the next chunk to write).
+    written: usize,
+    /// The write error that stopped the output.
+    failed: Option<std::io::Error>,
+    summary: Summary,
+}
+
+impl<W: Write> InOrder<W> {
+    fn new(w: W) -> InOrder<W> {
+        InOrder {
+            w,
+            early: Default::default(),
+            written: 0,
+            failed: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Takes the chunk starting at reader `start`, and writes every chunk whose turn
+    /// has come.
+    fn accept(&mut self, start: usize, lines: Vec<(String, Summary1)>) {
+        self.early.insert(start, lines);
+        while let Some(lines) = self.early.remove(&self.written) {
             for (line, one) in lines {
-                if let Err(e) = writeln!(w, "{line}") {
-                    return (written, Some(e));
+                if let Err(e) = writeln!(self.w, "{line}") {
+                    self.failed = Some(e);
+                    return;
                 }
-                summary.add(one);
+                self.written += 1;
+                self.summary.add(one);
             }
         }
     }
-    (written, None)
 }
 
 #[cfg(test)]
@@ -341,39 +351,33 @@ mod tests {
 
     use super::*;
 
-    fn chunk(start: usize, n: usize) -> Chunk {
-        let lines = (start..start + n)
+    fn lines(start: usize, n: usize) -> Vec<(String, Summary1)> {
+        (start..start + n)
             .map(|i| (format!("{i}"), Summary1::default()))
-            .collect();
-        (start, lines)
+            .collect()
     }
 
     #[test]
     fn chunks_are_written_in_file_order_whatever_order_they_come_in() {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let mut out = InOrder::new(Vec::new());
         for (start, n) in [(4, 2), (0, 2), (6, 1), (2, 2)] {
-            tx.send(chunk(start, n)).unwrap();
+            out.accept(start, lines(start, n));
         }
-        drop(tx);
-        let mut out = Vec::new();
-        let (written, failed) = write_in_order(&rx, &mut out, &mut Summary::default());
-        assert!(failed.is_none());
-        assert_eq!(written, 7);
-        assert_eq!(String::from_utf8(out).unwrap(), "0\n1\n2\n3\n4\n5\n6\n");
+        assert!(out.failed.is_none());
+        assert_eq!(out.written, 7);
+        assert!(out.early.is_empty());
+        assert_eq!(String::from_utf8(out.w).unwrap(), "0\n1\n2\n3\n4\n5\n6\n");
     }
 
     #[test]
-    fn a_missing_chunk_stops_the_lines_before_it() {
-        let (tx, rx) = std::sync::mpsc::channel();
+    fn a_missing_chunk_holds_back_the_chunks_after_it() {
+        let mut out = InOrder::new(Vec::new());
         for (start, n) in [(0, 2), (4, 2)] {
-            tx.send(chunk(start, n)).unwrap();
+            out.accept(start, lines(start, n));
         }
-        drop(tx);
-        let mut out = Vec::new();
-        let (written, _) = write_in_order(&rx, &mut out, &mut Summary::default());
-        // `run` compares this with the number of readers and writes nothing.
-        assert_eq!(written, 2);
-        assert_eq!(String::from_utf8(out).unwrap(), "0\n1\n");
+        // `run` compares `written` with the number of readers and writes nothing.
+        assert_eq!(out.written, 2);
+        assert_eq!(String::from_utf8(out.w).unwrap(), "0\n1\n");
     }
 
     /// A writer that fails once `room` bytes are written.
@@ -395,12 +399,11 @@ mod tests {
     }
 
     #[test]
-    fn a_write_error_stops_the_writer_and_is_returned() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        tx.send(chunk(0, 3)).unwrap();
-        tx.send(chunk(3, 3)).unwrap();
-        drop(tx);
-        let (_, failed) = write_in_order(&rx, &mut Full { room: 5 }, &mut Summary::default());
-        assert_eq!(failed.unwrap().to_string(), "no space left");
+    fn a_write_error_stops_the_output_and_is_kept() {
+        let mut out = InOrder::new(Full { room: 5 });
+        out.accept(0, lines(0, 3));
+        out.accept(3, lines(3, 3));
+        assert_eq!(out.failed.unwrap().to_string(), "no space left");
+        assert!(out.written < 6);
     }
 }
