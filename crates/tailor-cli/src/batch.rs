@@ -31,7 +31,8 @@ pub struct Args {
     /// The evaluator: `indexed` (default) or `reference`; both give identical lines.
     #[arg(long, value_enum, default_value_t = Engine::Indexed)]
     engine: Engine,
-    /// Where to write the outcomes (JSON lines).
+    /// Where to write the outcomes (JSON lines). Written to a hidden file beside it and
+    /// renamed onto it when complete: a failed run leaves it as it was.
     #[arg(long)]
     out: PathBuf,
 }
