@@ -623,13 +623,17 @@ fn field_error(
 mod tests {
     use super::*;
 
+    /// A package whose readers have a city and interests, with one section `s`.
+    fn package() -> crate::Package {
+        let src = "profile {\n city: string\n interests: set<string>\n}\nedition e { sections { s 3 } }\n";
+        crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package")
+    }
+
     /// Equal strings of one file's records are one string (BENCHMARKS.md: fewer cold
     /// cache lines per event); different ones stay apart; set elements too.
     #[test]
     fn records_of_one_file_share_equal_strings() {
-        let src = "profile {\n city: string\n interests: set<string>\n}\nedition e { sections { s 3 } }\n";
-        let pkg =
-            crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let pkg = package();
         let mut sm = tailor_lang::SourceMap::new();
         let profiles = pkg
             .parse_profiles(
@@ -661,9 +665,7 @@ mod tests {
 
     #[test]
     fn a_catalog_keeps_the_last_block_of_an_id() {
-        let src = "profile {\n city: string\n}\nedition e { sections { s 3 } }\n";
-        let pkg =
-            crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let pkg = package();
         let mut sm = tailor_lang::SourceMap::new();
         let mut blocks = |name: &str, text: &str| -> Vec<Block> {
             let c = pkg.parse_catalog(&mut sm, name, text).expect("catalog");
