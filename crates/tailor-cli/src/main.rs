@@ -19,9 +19,9 @@ mod test;
 mod text;
 
 /// mimalloc, not the system allocator: an event makes some 17 small allocations, and
-/// with glibc's allocator two threads evaluating gave about 1.55× one thread where
-/// mimalloc gave about 1.7× (and 1.9× with an index copy per thread, which `batch` makes).
-/// BENCHMARKS.md, "Threads", has the runs.
+/// mimalloc was faster per event in every alternating pair measured; with glibc's
+/// allocator two threads on one index gave about 1.55× one thread, with mimalloc about
+/// 1.7× (BENCHMARKS.md, "The allocator" and "Threads", have the runs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -471,7 +471,6 @@ pub(crate) fn parse_records(
     let mut diags = Diagnostics::new();
     let mut out = Vec::new();
     let mut seen: HashMap<String, (usize, Span)> = HashMap::new();
-    let mut strings = crate::value::Interner::default();
     for (line_no, line, span) in lines(file, text) {
         let obj = match serde_json::from_str::<serde_json::Value>(line) {
             Ok(serde_json::Value::Object(o)) => o,
@@ -562,8 +561,6 @@ pub(crate) fn parse_records(
                 }
                 seen.insert(id, (line_no, id_span));
                 if !bad {
-                    let mut values = values;
-                    values.iter_mut().flatten().for_each(|v| strings.share(v));
                     out.push((values, obj));
                 }
             }
@@ -623,49 +620,11 @@ fn field_error(
 mod tests {
     use super::*;
 
-    /// A package whose readers have a city and interests, with one section `s`.
-    fn package() -> crate::Package {
-        let src = "profile {\n city: string\n interests: set<string>\n}\nedition e { sections { s 3 } }\n";
-        crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package")
-    }
-
-    /// Equal strings of one file's records are one string (BENCHMARKS.md: fewer cold
-    /// cache lines per event); different ones stay apart; set elements too.
-    #[test]
-    fn records_of_one_file_share_equal_strings() {
-        let pkg = package();
-        let mut sm = tailor_lang::SourceMap::new();
-        let profiles = pkg
-            .parse_profiles(
-                &mut sm,
-                "p.jsonl",
-                "{\"id\": \"u1\", \"city\": \"hangzhou\", \"interests\": [\"taiwan\", \"opera\"]}\n\
-                 {\"id\": \"u2\", \"city\": \"hangzhou\", \"interests\": [\"taiwan\"]}\n\
-                 {\"id\": \"u3\", \"city\": \"boston\"}\n",
-            )
-            .expect("profiles");
-        let strs = |p: &Profile| -> Vec<Arc<str>> {
-            p.values
-                .iter()
-                .flatten()
-                .flat_map(|v| match v {
-                    Value::Str(s) => vec![s.clone()],
-                    Value::StrSet(set) => set.iter().cloned().collect(),
-                    _ => vec![],
-                })
-                .collect()
-        };
-        let find =
-            |p: &Profile, text: &str| strs(p).into_iter().find(|s| &**s == text).expect(text);
-        let (u1, u2, u3) = (&profiles[0], &profiles[1], &profiles[2]);
-        assert!(Arc::ptr_eq(&find(u1, "hangzhou"), &find(u2, "hangzhou")));
-        assert!(Arc::ptr_eq(&find(u1, "taiwan"), &find(u2, "taiwan")));
-        assert!(!Arc::ptr_eq(&find(u1, "hangzhou"), &find(u3, "boston")));
-    }
-
     #[test]
     fn a_catalog_keeps_the_last_block_of_an_id() {
-        let pkg = package();
+        let src = "profile {\n city: string\n}\nedition e { sections { s 3 } }\n";
+        let pkg =
+            crate::Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
         let mut sm = tailor_lang::SourceMap::new();
         let mut blocks = |name: &str, text: &str| -> Vec<Block> {
             let c = pkg.parse_catalog(&mut sm, name, text).expect("catalog");

@@ -213,48 +213,6 @@ impl std::fmt::Display for Ty {
     }
 }
 
-/// Equal strings of one file's records made one: the blocks (or readers) that name one
-/// topic or city then point to one string, so that an evaluation comparing them reads
-/// a few hot cache lines instead of one cold line per record (BENCHMARKS.md).
-#[derive(Default)]
-pub(crate) struct Interner(std::collections::HashSet<Arc<str>>);
-
-impl Interner {
-    fn str(&mut self, s: &Arc<str>) -> Arc<str> {
-        if let Some(same) = self.0.get(&**s) {
-            return same.clone();
-        }
-        self.0.insert(s.clone());
-        s.clone()
-    }
-
-    /// Replaces the strings of `v` (and of its sets and maps) by the first equal ones seen.
-    pub(crate) fn share(&mut self, v: &mut Value) {
-        match v {
-            Value::Str(s) => *s = self.str(s),
-            Value::StrSet(set) => *set = Arc::new(set.iter().map(|s| self.str(s)).collect()),
-            Value::Map(m) => {
-                let shared = m
-                    .iter()
-                    .map(|(k, v)| {
-                        let mut v = v.clone();
-                        self.share(&mut v);
-                        (self.str(k), v)
-                    })
-                    .collect();
-                *m = Arc::new(shared);
-            }
-            Value::Bool(_)
-            | Value::Int(_)
-            | Value::Float(_)
-            | Value::Time(_)
-            | Value::Duration(_)
-            | Value::IntSet(_)
-            | Value::List(_) => {}
-        }
-    }
-}
-
 /// Convert a JSON value to a value of a schema type, or say what was found instead.
 pub fn from_json(j: &serde_json::Value, ty: Type) -> Result<Value, String> {
     use serde_json::Value as J;
