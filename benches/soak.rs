@@ -242,7 +242,7 @@ fn main() {
                         ("digest", status, 200, body)
                     }
                     75..85 => {
-                        let path = if roll % 2 == 0 {
+                        let path = if roll.is_multiple_of(2) {
                             format!("/v1/qianjiang/users/{reader}/history")
                         } else {
                             "/v1/qianjiang/profiles/li-daye".to_owned()
