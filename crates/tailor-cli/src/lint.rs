@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use tailor_lang::SourceMap;
 
+use crate::out::outln;
 use crate::{Rejected, color, data_error, load, read};
 
 #[derive(clap::Args)]
@@ -38,7 +39,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     };
     let warnings = tailor_engine::lint::lint(&pkg, catalog.as_ref());
     if warnings.is_empty() {
-        println!("ok: {} — no lint warnings", a.package.display());
+        outln!("ok: {} — no lint warnings", a.package.display());
         return Ok(());
     }
     let n = warnings.len();

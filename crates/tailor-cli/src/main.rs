@@ -1,7 +1,9 @@
 //! `tailor`: check, evaluate and format rules packages from the command line.
 //!
 //! Exit codes: 0 when the command did its job (an outcome was produced: digest, quiet or
-//! empty); 1 when the rules or the data were rejected; 2 for usage errors.
+//! empty); 1 when the rules or the data were rejected; 2 for usage errors; 141, with
+//! nothing printed, when standard output was closed before everything was written (`|
+//! head`), as for a Unix tool that a broken pipe ends.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,12 @@ use tailor_lang::{Diagnostic, Diagnostics, SourceMap};
 mod batch;
 mod explain;
 mod lint;
+mod out;
 mod preview;
 mod test;
 mod text;
+
+use out::{out, outln};
 
 /// mimalloc, not the system allocator: an event makes some 17 small allocations, and
 /// mimalloc was faster per event in every alternating pair measured; with glibc's
@@ -194,7 +199,7 @@ fn check(package: &Path) -> Result<(), Rejected> {
     let pkg = load(package)?;
     let s = pkg.summary();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    println!(
+    outln!(
         "ok: {} — {}, {}, {}, {}, {} ({})",
         package.display(),
         plural(s.rules, "rule"),
@@ -254,9 +259,9 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
     match a.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
-            println!("{json}");
+            outln!("{json}");
         }
-        Format::Text => print!(
+        Format::Text => out!(
             "{}",
             text::render(
                 &pkg,
@@ -318,7 +323,7 @@ fn fmt(package: &Path, check_only: bool) -> Result<(), Rejected> {
     }
     if check_only {
         if changed.is_empty() {
-            println!("ok: {} files in canonical form", paths.len());
+            outln!("ok: {} files in canonical form", paths.len());
             return Ok(());
         }
         let list: Vec<String> = changed
@@ -334,7 +339,7 @@ fn fmt(package: &Path, check_only: bool) -> Result<(), Rejected> {
     for (p, text) in outputs {
         std::fs::write(&p, text)
             .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", p.display())))?;
-        println!("formatted {}", p.display());
+        outln!("formatted {}", p.display());
     }
     Ok(())
 }
