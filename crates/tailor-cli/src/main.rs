@@ -43,11 +43,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a package: exit 0 with a summary when it is sound, 1 with every diagnostic.
-    Check {
-        /// The package directory.
-        package: PathBuf,
-    },
+    /// Check a package and its data: exit 0 with a summary when it is sound, 1 with every
+    /// diagnostic. The profiles and catalog are loaded too (every record error, with
+    /// file:line) and warned about: undeclared fields, blocks in sections the edition does
+    /// not have.
+    Check(CheckArgs),
     /// Evaluate one event for one user and print the outcome.
     Digest(DigestArgs),
     /// Everyone's digest at one moment, one outcome per line (JSON lines).
@@ -75,6 +75,26 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The package directory.
+    package: PathBuf,
+    #[command(flatten)]
+    data: CheckedData,
+}
+
+/// The data files `check` and `lint` look at.
+#[derive(clap::Args)]
+pub(crate) struct CheckedData {
+    /// Profiles (JSON lines) to check against the schema. Default: PACKAGE/profiles.jsonl
+    /// when it exists.
+    #[arg(long)]
+    pub(crate) profiles: Option<PathBuf>,
+    /// The catalog (JSON lines) to check. Default: PACKAGE/catalog.jsonl when it exists.
+    #[arg(long)]
+    pub(crate) catalog: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -156,7 +176,7 @@ pub(crate) struct Rejected(pub(crate) String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { package } => check(&package),
+        Command::Check(args) => check(&args),
         Command::Digest(args) => digest(args),
         Command::Batch(args) => batch::run(args),
         Command::Fmt { package, check } => fmt(&package, check),
@@ -195,8 +215,78 @@ pub(crate) fn load(package: &Path) -> Result<Package, Rejected> {
     Ok(pkg)
 }
 
-fn check(package: &Path) -> Result<(), Rejected> {
+/// The data `check` and `lint` read: the files given, or the package's own when they
+/// exist. Every record error of both files is reported (exit 1); warnings (undeclared
+/// fields, sections the edition does not have) go to stderr.
+pub(crate) fn check_data(
+    pkg: &Package,
+    package: &Path,
+    a: &CheckedData,
+) -> Result<DataCheck, Rejected> {
+    let default = |name: &str| Some(package.join(name)).filter(|p| p.is_file());
+    let profiles = a.profiles.clone().or_else(|| default("profiles.jsonl"));
+    let catalog = a.catalog.clone().or_else(|| default("catalog.jsonl"));
+    let mut sources = SourceMap::new();
+    let mut errors = Diagnostics::new();
+    let mut warnings = Diagnostics::new();
+    let mut summary = Vec::new();
+    if let Some(p) = &profiles {
+        let (name, text) = (p.display().to_string(), read(p)?);
+        match pkg.parse_profiles(&mut sources, &name, &text) {
+            Ok(v) => {
+                warnings.extend(pkg.profile_warnings(&mut sources, &name, &text));
+                summary.push(format!("{} profiles ({name})", v.len()));
+            }
+            Err(d) => errors.extend(d),
+        }
+    }
+    let mut loaded = None;
+    if let Some(p) = &catalog {
+        let (name, text) = (p.display().to_string(), read(p)?);
+        match pkg.parse_catalog(&mut sources, &name, &text) {
+            Ok(c) => {
+                warnings.extend(pkg.catalog_warnings(&mut sources, &name, &text));
+                summary.push(format!("{} blocks ({name})", c.len()));
+                loaded = Some(c);
+            }
+            Err(d) => errors.extend(d),
+        }
+    }
+    if !warnings.is_empty() {
+        eprint!("{}", warnings.render(&sources, color()));
+    }
+    if errors.has_errors() {
+        return Err(data_error(&sources, &errors));
+    }
+    let line = (!summary.is_empty()).then(|| {
+        let n = warnings.len();
+        let w = match n {
+            0 => String::new(),
+            1 => " — 1 warning".to_owned(),
+            _ => format!(" — {n} warnings"),
+        };
+        format!("data: {}{w}", summary.join(", "))
+    });
+    Ok(DataCheck {
+        summary: line,
+        catalog: loaded,
+        warnings: warnings.len(),
+    })
+}
+
+/// What [`check_data`] found in data that loads.
+pub(crate) struct DataCheck {
+    /// `data: 7 profiles (…), 58 blocks (…)`, when there was any data.
+    pub(crate) summary: Option<String>,
+    pub(crate) catalog: Option<tailor_engine::Catalog>,
+    /// Warnings printed.
+    pub(crate) warnings: usize,
+}
+
+fn check(a: &CheckArgs) -> Result<(), Rejected> {
+    let package = a.package.as_path();
     let pkg = load(package)?;
+    let data = check_data(&pkg, package, &a.data)?.summary;
     let s = pkg.summary();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     outln!(
@@ -209,6 +299,9 @@ fn check(package: &Path) -> Result<(), Rejected> {
         plural(s.learns, "learn item"),
         plural(s.files, "file"),
     );
+    if let Some(line) = data {
+        outln!("{line}");
+    }
     Ok(())
 }
 
