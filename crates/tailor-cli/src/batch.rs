@@ -277,7 +277,7 @@ impl Summary {
              items per digest: {per_digest:.2}\n\
              rules that fired most: {}\n\
              readers left empty: {}{}\n\
-             engine: {} ({} rules indexed, {} checked for every event; {} blocks), {threads} thread{}\n\
+             engine: {}, {threads} thread{}\n\
              loaded and indexed in {load_secs:.2} s; evaluated and written in {secs:.3} s: {rate:.0} digests per second\n",
             self.digests,
             self.quiet,
@@ -293,13 +293,14 @@ impl Summary {
             } else {
                 format!(" ({})", empty.join(", "))
             },
+            // The reference evaluator uses no index: its figures would not describe it.
             match engine {
-                Engine::Indexed => "indexed",
-                Engine::Reference => "reference",
+                Engine::Indexed => format!(
+                    "indexed ({} rules indexed, {} checked for every event; {} blocks)",
+                    stats.rules_indexed, stats.rules_always_checked, stats.blocks
+                ),
+                Engine::Reference => format!("reference (no index; {} blocks)", stats.blocks),
             },
-            stats.rules_indexed,
-            stats.rules_always_checked,
-            stats.blocks,
             if threads == 1 { "" } else { "s" },
         )
     }

@@ -43,10 +43,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a package and its data: exit 0 with a summary when it is sound, 1 with every
-    /// diagnostic. The profiles and catalog are loaded too (every record error, with
-    /// file:line) and warned about: undeclared fields, blocks in sections the edition does
-    /// not have.
+    /// Check a package and its data: exit 0 with a summary, or 1 with every diagnostic.
+    ///
+    /// The profiles and the catalog are loaded too: every record error with file:line,
+    /// and warnings about undeclared fields and blocks in sections the edition does not
+    /// have.
     Check(CheckArgs),
     /// Evaluate one event for one user and print the outcome.
     Digest(DigestArgs),
@@ -54,12 +55,13 @@ enum Command {
     Batch(batch::Args),
     /// Rewrite a package's files in canonical form (comments kept).
     Fmt {
+        /// The package directory: every `.rules` file below it is formatted.
         package: PathBuf,
         /// Only check: list the files that are not in canonical form and exit 1 if any.
         #[arg(long)]
         check: bool,
     },
-    /// Run the package's tests (`PACKAGE/tests/*.json`); exit 1 when one fails.
+    /// Run the package's tests (`PACKAGE/tests/**/*.json`); exit 1 when one fails.
     Test(test::Args),
     /// Explain one event for one user: every rule fired or not and why, every pick's
     /// candidates and why each was or was not taken.
