@@ -6,9 +6,9 @@
 //! of `not`, where they are always written (`not (block.region in places)` reads as
 //! meant; `not block.region in places` is the same tree but is easily misread). Comments
 //! are attached by position: a comment on a line of its own is printed before the next
-//! line-level node (item, field, clause, statement), followed by a blank line when one
-//! followed it in the source (a file's header comment stays apart from the first item); a
-//! comment after code on the same line stays at the end of that node's line, and such
+//! line-level node (item, field, clause, statement); a blank line of the source between
+//! line-level nodes and comments is kept (one at most; none just inside braces), so a
+//! file's header comment stays apart from the first item; a comment after code on the same line stays at the end of that node's line, and such
 //! comments on neighbouring lines of one indentation are aligned in one column, two spaces
 //! after the longest code among them.
 
@@ -102,6 +102,8 @@ struct Printer<'a> {
     src: &'a str,
     /// Where each trailing comment starts in `out` (the space before its `#`).
     trailing: Vec<usize>,
+    /// The source offset where the last node or comment printed ends.
+    last_end: u32,
 }
 
 const INDENT: &str = "  ";
@@ -114,6 +116,7 @@ impl<'a> Printer<'a> {
             next: 0,
             src,
             trailing: Vec::new(),
+            last_end: 0,
         }
     }
 
@@ -123,36 +126,48 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// Emit every pending comment that starts before `offset`, each on its own line.
+    /// Emit every pending comment that starts before `offset`, each on its own line, and
+    /// the blank lines the source has between the nodes and comments (one at most).
     fn leading(&mut self, offset: u32, level: usize) {
-        while let Some(c) = self.comments.get(self.next) {
-            if c.span.start >= offset {
+        loop {
+            let pending = self
+                .comments
+                .get(self.next)
+                .filter(|c| c.span.start < offset);
+            self.keep_blank(pending.map_or(offset, |c| c.span.start));
+            let Some(c) = pending else {
                 break;
-            }
+            };
             self.indent(level);
             self.out.push('#');
             self.out.push_str(&c.text);
             self.out.push('\n');
+            self.last_end = c.span.end;
             self.next += 1;
-            // A blank line after the comment in the source stays (not before a closing
-            // brace, where it would only pad the block).
-            let until = self
-                .comments
-                .get(self.next)
-                .map_or(offset, |n| n.span.start.min(offset)) as usize;
-            let after = self.src.get(c.span.end as usize..until).unwrap_or("");
-            let closing = self
-                .src
-                .get(until..)
-                .is_some_and(|r| r.trim_start().starts_with('}'));
-            if !closing && after.matches('\n').count() >= 2 && after.trim().is_empty() {
-                self.out.push('\n');
-            }
+        }
+    }
+
+    /// One blank line where the source has one or more between the last node or comment
+    /// printed and `next` — not right after an opening brace, not before a closing one
+    /// (then the gap holds the `}`), and not twice.
+    fn keep_blank(&mut self, next: u32) {
+        let gap = self
+            .src
+            .get(self.last_end as usize..next as usize)
+            .unwrap_or("");
+        if gap.trim().is_empty()
+            && gap.matches('\n').count() >= 2
+            && !self.out.is_empty()
+            && !self.out.ends_with("{\n")
+            && !self.out.ends_with("\n\n")
+        {
+            self.out.push('\n');
         }
     }
 
     /// After a node that ended at `end`, keep a comment that followed it on the same line.
     fn line_end(&mut self, end: u32) {
+        self.last_end = self.last_end.max(end);
         if let Some(c) = self.comments.get(self.next) {
             let between = self
                 .src
@@ -162,6 +177,7 @@ impl<'a> Printer<'a> {
                 self.trailing.push(self.out.len());
                 self.out.push_str(" #");
                 self.out.push_str(&c.text);
+                self.last_end = c.span.end;
                 self.next += 1;
             }
         }

@@ -24,7 +24,7 @@ fn spec_examples_parse_and_round_trip() {
 }
 
 /// What `tailor fmt` must keep as the author wrote it (issue 18): a header comment apart
-/// from the first item, column-aligned trailing comments (and section quotas), and the
+/// from the first item, blank lines between clauses and segments, column-aligned trailing comments (and section quotas), and the
 /// parentheses around a compound operand of `not`. The canonical form is a fixed point.
 #[test]
 fn format_keeps_header_blank_line_aligned_comments_and_not_parentheses() {
@@ -47,8 +47,17 @@ edition e {
   }
 }
 
+segment a = true
+
+segment b = false
+segment c = true
+
 rule old_haunts {
+  priority 3
+
+  # Picks, then drops.
   pick 3 from current
+
   drop where block.section == \"society\" and not (block.title in [\"a\"])
 }
 ";
