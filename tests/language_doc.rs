@@ -199,6 +199,47 @@ fn every_data_example_of_the_reference_loads() {
     }
 }
 
+/// The page's example package and data make a working package: 李大爷's evening digest
+/// holds what §0's three rules pick for him (the front page, the Taiwan story, the
+/// weather of his city).
+#[test]
+fn the_example_package_and_data_give_a_digest() {
+    let page = page();
+    let all = blocks(&page);
+    let base = all
+        .iter()
+        .find(|b| b.info == "rules" && is_complete(&b.text))
+        .expect("a complete example package on the page");
+    let data = |kind: &str| {
+        all.iter()
+            .find(|b| b.info == format!("jsonl {kind}"))
+            .map(|b| b.text.clone())
+            .expect("a data example")
+    };
+    let dir = package_dir(usize::MAX - 1, &base.text, &[]);
+    let pkg = Package::load(&dir.0).map_err(|e| e.render(false)).unwrap();
+    let mut sources = SourceMap::new();
+    let profiles = pkg
+        .parse_profiles(&mut sources, "profiles", &data("profiles"))
+        .unwrap();
+    let catalog = pkg
+        .parse_catalog(&mut sources, "catalog", &data("catalog"))
+        .unwrap();
+    let li = profiles.iter().find(|p| p.id() == "li-daye").unwrap();
+    let at = "2013-02-21T19:30:00+08:00".parse().unwrap();
+    let event = tailor_engine::Event::new(tailor_engine::EventKind::Enter, at);
+    let outcome = pkg.evaluate(&event, li, &catalog, &History::default());
+    let json: serde_json::Value = serde_json::from_str(&outcome.to_json_string()).unwrap();
+    let items: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(json["outcome"], "digest", "{json}");
+    assert_eq!(items, ["h-101", "c-201", "w-401"], "{json}");
+}
+
 #[test]
 fn fragments_replace_the_example_items_they_define() {
     let base =
