@@ -26,6 +26,8 @@ struct FileConfig {
     watch: Option<bool>,
     clock: Option<String>,
     clock_frozen: Option<bool>,
+    header_read_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
     #[serde(default)]
     accounts: BTreeMap<String, FileAccount>,
 }
@@ -76,6 +78,13 @@ pub struct Config {
     pub watch: bool,
     /// `clock` and `clock_frozen`: a clock that starts at a given instant.
     pub clock: Option<ClockStart>,
+    /// `header_read_timeout_ms`: how long a connection may take to send its request
+    /// headers, counted from when it opened or from its previous answer (so an idle
+    /// keep-alive connection is closed after it too).
+    pub header_read_timeout: Duration,
+    /// `max_connections`: the most connections open at once (lowered at start to fit the
+    /// file-descriptor limit); further ones wait in the listen queue.
+    pub max_connections: usize,
     /// `[accounts.NAME]`, by name.
     pub accounts: BTreeMap<String, AccountConfig>,
 }
@@ -129,6 +138,10 @@ impl AccountConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default evaluation budget of a WeChat event.
 pub const DEFAULT_BUDGET_MS: u64 = 2_000;
+/// Default `header_read_timeout_ms`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default `max_connections` (before it is lowered to fit the file-descriptor limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl Config {
     /// Reads and resolves a configuration file; relative paths are relative to the file.
@@ -233,6 +246,21 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
             "no account: add an `[accounts.NAME]` table with at least `package`".to_owned(),
         ));
     }
+    let header_read_timeout_ms = file
+        .header_read_timeout_ms
+        .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_MS);
+    if header_read_timeout_ms == 0 {
+        return Err(Error::Config(
+            "header_read_timeout_ms: must be positive (a connection needs time to send its headers)"
+                .to_owned(),
+        ));
+    }
+    let max_connections = file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err(Error::Config(
+            "max_connections: must be positive".to_owned(),
+        ));
+    }
     let mut accounts = BTreeMap::new();
     for (name, a) in file.accounts {
         if name.is_empty()
@@ -295,6 +323,8 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
         dedup_ttl: Duration::from_secs(file.dedup_ttl_secs.unwrap_or(3_600)),
         watch: file.watch.unwrap_or(true),
         clock,
+        header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+        max_connections,
         accounts,
     })
 }
@@ -340,5 +370,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("mode `secret`"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_default_and_must_be_positive() {
+        let c = Config::from_toml(
+            "[accounts.a]\npackage = \"p\"\ntoken = \"t\"",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        for key in ["header_read_timeout_ms", "max_connections"] {
+            let text = format!("{key} = 0\n[accounts.a]\npackage = \"p\"\ntoken = \"t\"");
+            let e = Config::from_toml(&text, Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 }

@@ -37,6 +37,7 @@ pub mod metrics;
 mod preview;
 mod process;
 pub mod reload;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod wechat;
@@ -284,8 +285,10 @@ pub async fn start_with_store(
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
     let state = Arc::new(AppState::new(config, clock, store, accounts));
+    // Every open connection holds a descriptor: use all the process may have.
+    let nofile = serve::raise_nofile_limit();
     let listen = state.config.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+    let listener = serve::bind(listen).map_err(|e| {
         Error::Io(std::io::Error::new(
             e.kind(),
             format!("cannot listen on {listen}: {e} (set `listen` in a configuration)"),
@@ -294,13 +297,19 @@ pub async fn start_with_store(
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = serve::Limits {
+        header_read_timeout: state.config.header_read_timeout,
+        max_connections: serve::connection_cap(state.config.max_connections, nofile),
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        nofile,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        "connection limits"
+    );
+    let serve = tokio::spawn(serve::serve(listener, app, limits, async {
+        let _ = rx.await;
+    }));
     let watchers = if state.config.watch {
         reload::watch(&state)
     } else {
