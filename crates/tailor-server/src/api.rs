@@ -87,6 +87,21 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The credentials of an `Authorization: Bearer …` header (the scheme is matched
+/// case-insensitively, RFC 9110 §11.1).
+pub(crate) fn bearer(headers: &header::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| credentials.trim())
+}
+
+/// Whether `headers` present `token` as a Bearer token (compared in constant time).
+pub(crate) fn presents_bearer(headers: &header::HeaderMap, token: &str) -> bool {
+    bearer(headers).is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
 /// The realm of the preview pages' Basic challenge: a browser asks for a password.
 const PREVIEW_CHALLENGE: &str = r#"Basic realm="tailor preview", charset="UTF-8""#;
 

@@ -28,6 +28,7 @@ struct FileConfig {
     clock_frozen: Option<bool>,
     header_read_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    metrics_token: Option<String>,
     #[serde(default)]
     accounts: BTreeMap<String, FileAccount>,
 }
@@ -85,6 +86,8 @@ pub struct Config {
     /// `max_connections`: the most connections open at once (lowered at start to fit the
     /// file-descriptor limit); further ones wait in the listen queue.
     pub max_connections: usize,
+    /// `metrics_token`: when set, `/metrics` needs `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
     /// `[accounts.NAME]`, by name.
     pub accounts: BTreeMap<String, AccountConfig>,
 }
@@ -325,6 +328,7 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
         clock,
         header_read_timeout: Duration::from_millis(header_read_timeout_ms),
         max_connections,
+        metrics_token: file.metrics_token.filter(|t| !t.is_empty()),
         accounts,
     })
 }

@@ -164,7 +164,25 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// `GET /metrics`; behind `metrics_token` when one is configured.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = &state.config.metrics_token
+        && !api::presents_bearer(&headers, token)
+    {
+        let mut resp = api::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong metrics token (Authorization: Bearer …)",
+        )
+        .into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -172,6 +190,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 /// The HTTP routes over a state.

@@ -1,0 +1,157 @@
+//! What a client on the internet can make the server keep or say (issue 16): metric
+//! labels from a fixed set, `/metrics` behind its token, user ids within bounds, JSON
+//! error bodies on `/v1`, the Bearer scheme in any case.
+// Helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+/// A keep-alive HTTP/1.1 connection.
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// Sends `xml` as WeChat would, on `sender`; the status.
+async fn push_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    s: &Server,
+    xml: &str,
+) -> u16 {
+    let push = s.callback.simulate_push(xml, s.now(), "n0nce").unwrap();
+    let req = hyper::Request::post(format!(
+        "/wechat/qianjiang?{}",
+        push.query.to_query_string()
+    ))
+    .header("host", s.addr.to_string())
+    .body(Full::new(Bytes::from(push.body)))
+    .unwrap();
+    sender.ready().await.unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.unwrap();
+    status
+}
+
+/// Issue 16, defect 3: the sender's `Event` and `MsgType` became the `kind` label, so
+/// 20,000 made-up names grew `/metrics` from 928 B to 6.3 MB. Now they are all `other`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_event_names_do_not_grow_the_metrics() {
+    let s = std::sync::Arc::new(Server::start(Options::default()).await);
+    let (status, _) = s.push(&enter("li-daye", s.now())).await;
+    assert_eq!(status, 200);
+    let (_, before) = s.get("/metrics").await;
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let s = std::sync::Arc::clone(&s);
+        clients.push(tokio::spawn(async move {
+            let mut sender = connect(s.addr).await;
+            for i in 0..5_000 {
+                let n = c * 5_000 + i;
+                let xml = if n % 2 == 0 {
+                    event(&format!("u{n}"), s.now(), &format!("made_up_event_{n}"), "")
+                } else {
+                    format!(
+                        "<xml><ToUserName>gh</ToUserName><FromUserName>u{n}</FromUserName><CreateTime>{}</CreateTime><MsgType>made_up_type_{n}</MsgType><MsgId>{n}</MsgId></xml>",
+                        s.now()
+                    )
+                };
+                assert_eq!(push_on(&mut sender, &s, &xml).await, 200);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let (status, after) = s.get("/metrics").await;
+    assert_eq!(status, 200);
+    eprintln!(
+        "/metrics: {} bytes before, {} after 20,000 made-up names",
+        before.len(),
+        after.len()
+    );
+    assert!(
+        after.len() < before.len() + 1_000,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+    let skipped: Vec<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("tailor_events_total{") && l.contains("skipped"))
+        .collect();
+    assert_eq!(
+        skipped,
+        ["tailor_events_total{account=\"qianjiang\",kind=\"other\",outcome=\"skipped\"} 20000"]
+    );
+}
+
+/// Issue 16, defect 3: known kinds keep their names.
+#[tokio::test]
+async fn a_known_message_type_no_rule_answers_keeps_its_kind() {
+    let s = Server::start(Options::default()).await;
+    let image = format!(
+        "<xml><ToUserName>gh</ToUserName><FromUserName>u1</FromUserName><CreateTime>{}</CreateTime><MsgType>image</MsgType><PicUrl>http://x/y.jpg</PicUrl><MediaId>m</MediaId><MsgId>7</MsgId></xml>",
+        s.now()
+    );
+    assert_eq!(s.push(&image).await.0, 200);
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(
+        metrics.contains(
+            "tailor_events_total{account=\"qianjiang\",kind=\"image\",outcome=\"skipped\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+/// Issue 16, defect 3: with `metrics_token`, `/metrics` needs it as a Bearer token (the
+/// scheme in any case).
+#[tokio::test]
+async fn metrics_token_guards_the_metrics() {
+    let s = Server::start(Options {
+        extra: "metrics_token = \"scrape-me\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = s.get("/metrics").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("tailor_events_total"));
+    for (auth, want) in [
+        ("Bearer scrape-me", 200),
+        ("bearer scrape-me", 200),
+        ("BEARER  scrape-me", 200),
+        ("Bearer wrong", 401),
+        (&format!("Bearer {ADMIN}") as &str, 401),
+        ("Basic c2NyYXBlLW1l", 401),
+    ] {
+        let (status, body) = request(
+            s.addr,
+            "GET",
+            "/metrics",
+            &[("authorization", auth)],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, want, "{auth}: {body}");
+        if want == 200 {
+            assert!(
+                body.contains("# TYPE tailor_events_total counter"),
+                "{body}"
+            );
+        }
+    }
+    // Without a token configured, /metrics stays open.
+    let open = Server::start(Options::default()).await;
+    assert_eq!(open.get("/metrics").await.0, 200);
+}
