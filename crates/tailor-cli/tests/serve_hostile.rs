@@ -258,3 +258,230 @@ fn idle_keep_alive_connections_are_closed() {
     );
     served.stop();
 }
+
+/// One request with `Connection: close`; the status and body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    read_answer(stream).unwrap()
+}
+
+/// What `bash -c SCRIPT` prints, trimmed.
+fn sh(script: &str, dir: &Path) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The first `$(…)` of `line`.
+fn substitution(line: &str) -> &str {
+    let start = line.find("$(").unwrap() + 2;
+    let mut depth = 1;
+    for (i, c) in line[start..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &line[start..start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("no closing parenthesis: {line}")
+}
+
+/// Issue 16, defect 4: the start-up banner printed the admin token and the WeChat token
+/// on every start. With known secrets in the configuration (admin and metrics tokens, two
+/// accounts' WeChat tokens, an AES key) and every log level on, nothing the process
+/// writes — banner, logs of requests accepted and refused, shutdown — contains one; the
+/// banner's examples still get them, from the configuration file, in the shell.
+#[test]
+fn no_secret_is_printed_and_the_examples_read_them_from_the_file() {
+    const ADMIN_S: &str = "admin-7f3a9c2e51d84b06";
+    const METRICS_S: &str = "metrics-0c4e8d1b9a7f2356";
+    const WX_PLAIN: &str = "wxplain-5b1d9e3f";
+    const WX_SAFE: &str = "wxsafe-2a8c6e4d";
+    const AES: &str = "Zk3mQ9xR2vT7wY4pL8nB5cF1hJ6sD0gA3eU9iO2qW7t";
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tailor.toml");
+    let package = repo().join("rules/qianjiang");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+data_dir = "data"
+admin_token = "{ADMIN_S}"
+metrics_token = "{METRICS_S}"
+watch = false
+clock = "2013-02-21T19:30:00+08:00"
+
+[accounts.a]
+package = "{p}"
+catalog = "{c}"
+token = "{WX_PLAIN}"
+
+[accounts.b]
+package = "{p}"
+catalog = "{c}"
+token = "{WX_SAFE}"
+app_id = "wx0123456789abcdef"
+encoding_aes_key = "{AES}"
+mode = "safe"
+"#,
+            p = package.display(),
+            c = package.join("catalog.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let stderr = dir.path().join("stderr.log");
+    // From the configuration's directory, as an operator would run it; trace logs.
+    let served = {
+        let tailor = env!("CARGO_BIN_EXE_tailor");
+        let mut child = Command::new(tailor)
+            .args(["serve", "--config", "tailor.toml"])
+            .current_dir(dir.path())
+            .env("TAILOR_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut all = first + "\n";
+            for line in lines.map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        Served {
+            child,
+            addr,
+            stdout: Some(stdout),
+        }
+    };
+    let addr = served.addr;
+    let bearer = format!("Bearer {ADMIN_S}");
+    let auth = [("Authorization", bearer.as_str())];
+    // Accepted and refused requests of every kind.
+    assert_eq!(
+        request(addr, "GET", "/v1/a/users/li-daye/digest", &auth, "").0,
+        200
+    );
+    assert_eq!(
+        request(
+            addr,
+            "GET",
+            "/v1/a/status",
+            &[("Authorization", "Bearer wrong")],
+            ""
+        )
+        .0,
+        401
+    );
+    assert_eq!(request(addr, "POST", "/v1/b/reload", &auth, "").0, 200);
+    let metrics_auth = format!("Bearer {METRICS_S}");
+    assert_eq!(
+        request(
+            addr,
+            "GET",
+            "/metrics",
+            &[("Authorization", &metrics_auth)],
+            ""
+        )
+        .0,
+        200
+    );
+    assert_eq!(request(addr, "GET", "/metrics", &[], "").0, 401);
+    let safe = tailor_wechat::Callback::new(
+        tailor_wechat::Config::new(WX_SAFE, "wx0123456789abcdef")
+            .with_encoding_aes_key(AES)
+            .unwrap()
+            .with_mode(tailor_wechat::Mode::Safe),
+    )
+    .unwrap();
+    let xml = format!(
+        "<xml><ToUserName>gh</ToUserName><FromUserName>li-daye</FromUserName><CreateTime>{EVENING}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
+    );
+    let push = safe.simulate_push(&xml, EVENING, "77").unwrap();
+    let path = format!("/wechat/b?{}", push.query.to_query_string());
+    let (status, body) = request(addr, "POST", &path, &[], &push.body);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Encrypt>"), "an encrypted reply: {body}");
+    let forged = path.replace("signature=", "signature=00");
+    assert_eq!(request(addr, "POST", &forged, &[], &push.body).0, 403);
+    let (status, _) = request(
+        addr,
+        "POST",
+        &format!("/wechat/a?signature=00&timestamp={EVENING}&nonce=1"),
+        &[],
+        &xml,
+    );
+    assert_eq!(status, 403);
+
+    let stdout = served.stop();
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    assert!(log.contains("tailor serve ready"), "{log}");
+    assert!(log.contains("wechat request refused"), "{log}");
+    for secret in [ADMIN_S, METRICS_S, WX_PLAIN, WX_SAFE, AES] {
+        assert!(!stdout.contains(secret), "`{secret}` printed:\n{stdout}");
+        assert!(!log.contains(secret), "`{secret}` logged");
+    }
+
+    // The banner says where the tokens are, and its examples read them from there.
+    assert!(stdout.contains("admin token: in tailor.toml"), "{stdout}");
+    let line = |needle: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` line:\n{stdout}"))
+    };
+    let digest = line("/users/li-daye/digest");
+    assert_eq!(sh(substitution(digest), dir.path()), ADMIN_S);
+    let metrics = line("/metrics");
+    assert_eq!(sh(substitution(metrics), dir.path()), METRICS_S);
+    let sig = line("sig=$(");
+    assert_eq!(sh(substitution(sig), dir.path()).len(), 40);
+    assert_eq!(
+        sh(&format!("{sig}; echo $sig"), dir.path()),
+        tailor_wechat::signature::sign(&[WX_PLAIN, &EVENING.to_string(), "12345"]),
+        "{sig}"
+    );
+}

@@ -155,3 +155,50 @@ async fn metrics_token_guards_the_metrics() {
     let open = Server::start(Options::default()).await;
     assert_eq!(open.get("/metrics").await.0, 200);
 }
+
+/// Issue 16, defect 4: without `--config`, the admin token is drawn once, kept in
+/// `data_dir/admin_token` (mode 0600) and reused; the banner names that file and its
+/// example reads the token from it, never printing it.
+#[tokio::test]
+async fn the_generated_admin_token_is_kept_in_a_private_file_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = tailor_server::stored_admin_token(&data).unwrap();
+    assert_eq!(token.len(), 32);
+    let file = tailor_server::admin_token_file(&data);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(tailor_server::stored_admin_token(&data).unwrap(), token);
+
+    let mut config = tailor_server::Config::default_qianjiang(&repo(), token.clone()).unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = data.clone();
+    config.watch = false;
+    let running = tailor_server::start(config, None).await.unwrap();
+    let banner = tailor_server::banner(&running);
+    running.shutdown().await;
+    assert!(!banner.contains(&token), "{banner}");
+    assert!(
+        banner.contains(&format!("admin token: generated, in {}", file.display())),
+        "{banner}"
+    );
+    let example = banner
+        .lines()
+        .find(|l| l.contains("/users/li-daye/digest"))
+        .unwrap();
+    let command = example
+        .split("$(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), token);
+}
