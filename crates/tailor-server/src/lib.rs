@@ -238,7 +238,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             api::auth,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(api::json_errors));
     // Readers' pages show personal data: behind the admin token like the API, which a
     // browser may also give as the Basic auth password.
     let preview = Router::new()

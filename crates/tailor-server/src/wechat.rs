@@ -175,6 +175,16 @@ pub(crate) async fn receive(
         Ok(inbound) => inbound,
         Err(e) => return refuse(&state, &account, &e),
     };
+    if let Some(problem) = crate::api::user_id_problem(&inbound.from_user_name) {
+        state.metrics.rejected(&account, 400);
+        tracing::info!(
+            account,
+            status = 400,
+            problem,
+            "wechat request refused: FromUserName"
+        );
+        return text(StatusCode::BAD_REQUEST, format!("FromUserName {problem}"));
+    }
     let Some(event) = to_event(&inbound, state.clock.event_time()) else {
         state.metrics.event(
             &account,
@@ -184,9 +194,6 @@ pub(crate) async fn receive(
         );
         return xml(SUCCESS.to_owned());
     };
-    if inbound.from_user_name.is_empty() {
-        return text(StatusCode::BAD_REQUEST, "FromUserName is empty");
-    }
     let user = inbound.from_user_name.clone();
     let dedup = format!("wechat|{}", inbound.dedup_key());
     let callback = acct.callback.clone();
