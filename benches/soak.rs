@@ -290,10 +290,12 @@ fn main() {
     // The monitor: a reload and a measurement at the end of every window.
     let mut measured = Vec::new();
     let mut reloads_failed = 0usize;
-    let mut admin = Client::connect(addr);
     for w in 0..windows {
         let end = start + Duration::from_secs(window_secs * (w as u64 + 1)).min(duration);
         std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        // A connection per reload: the server closes a keep-alive connection left idle
+        // for `header_read_timeout_ms` (10 s), shorter than a window.
+        let mut admin = Client::connect(addr);
         let (status, body) = admin.send(
             "POST",
             "/v1/qianjiang/reload",
@@ -312,7 +314,7 @@ fn main() {
     for t in threads {
         t.join().expect("client");
     }
-    let (_, metrics) = admin.send("GET", "/metrics", &[], "");
+    let (_, metrics) = Client::connect(addr).send("GET", "/metrics", &[], "");
     let over_budget: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("tailor_events_total") && l.contains("outcome=\"over_budget\""))
