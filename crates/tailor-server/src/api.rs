@@ -957,9 +957,12 @@ pub(crate) async fn delete_block(
 fn status_json(state: &AppState, acct: &Account, profiles: u64) -> J {
     let live = acct.live.load_full();
     let summary = live.package().summary();
+    // Times in the edition's zone, as outcomes give them.
+    let tz = &live.package().compiled().edition.timezone;
+    let local = |t: jiff::Timestamp| tailor_engine::value::format_time(t, tz);
     let last = acct.last_reload().map(|r| {
         json!({
-            "at": r.at.to_string(),
+            "at": local(r.at),
             "trigger": r.trigger,
             "ok": r.ok,
             "version": r.version,
@@ -971,14 +974,14 @@ fn status_json(state: &AppState, acct: &Account, profiles: u64) -> J {
         "package": acct.config.package.display().to_string(),
         "version": live.version,
         "generation": live.generation,
-        "loaded_at": live.loaded_at.to_string(),
+        "loaded_at": local(live.loaded_at),
         "edition": live.package().compiled().edition.name,
         "rules": summary.rules,
         "catalog_blocks": live.catalog().len(),
         "profiles": profiles,
         "history_kept_secs": live.keep.as_secs(),
         "mode": format!("{:?}", acct.config.mode).to_lowercase(),
-        "now": state.clock.now().to_string(),
+        "now": local(state.clock.now()),
         "last_reload": last,
     })
 }

@@ -887,3 +887,28 @@ async fn a_profile_that_no_longer_fits_is_shown_on_the_index_without_hiding_the_
         "{guest}"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_readers_dry_run_is_a_new_readers_digest_and_status_times_are_local() {
+    let s = Server::start(Options::default()).await;
+    let (status, v) = s
+        .admin("GET", "/v1/qianjiang/users/never-seen/digest", "")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["user"], "never-seen");
+    assert_eq!(v["outcome"], "digest", "{v}");
+    assert_eq!(v["dry_run"], true);
+    // Nothing was stored for them.
+    let (status, _) = s
+        .admin("GET", "/v1/qianjiang/profiles/never-seen", "")
+        .await;
+    assert_eq!(status, 404);
+    // Status times are in the edition's zone, as the outcome's `at` is.
+    let (status, st) = s.admin("GET", "/v1/qianjiang/status", "").await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(st["now"], EVENING, "{st}");
+    for t in [&st["now"], &st["loaded_at"], &st["last_reload"]["at"]] {
+        assert!(t.as_str().unwrap().ends_with("+08:00"), "{st}");
+    }
+    assert!(v["at"].as_str().unwrap().ends_with("+08:00"), "{v}");
+}
