@@ -20,8 +20,15 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 pub struct StoreError(pub String);
 
 /// The first reply given to one delivery, kept so that retries get exactly it.
+///
+/// Replies are keyed by account, recipient and dedup key: a retry is recognised only
+/// when it comes from the same user, and a stored reply is only ever replayed to the
+/// user it was sent to (`user`, checked again on replay).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredReply {
+    /// The user the reply was sent to (the delivery's sender).
+    #[serde(default)]
+    pub user: String,
     /// The response body as sent.
     pub body: String,
     /// The outcome it came from (`digest`, `quiet`, `empty`, `skipped`, `over_budget`).
@@ -49,9 +56,10 @@ pub enum Write {
         user: String,
         before: i64,
     },
-    /// Keeps the reply to a delivery under its dedup key.
+    /// Keeps the reply to a user's delivery under its dedup key.
     PutReply {
         account: String,
+        user: String,
         key: String,
         reply: StoredReply,
     },
@@ -121,12 +129,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Storage failures.
     fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError>;
 
-    /// The reply kept under a dedup key.
+    /// The reply kept for `user`'s delivery under a dedup key (never another user's).
     ///
     /// # Errors
     ///
     /// Storage failures.
-    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError>;
+    fn reply(
+        &self,
+        account: &str,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<StoredReply>, StoreError>;
 
     /// Applies `writes` atomically and durably.
     ///

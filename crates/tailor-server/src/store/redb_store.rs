@@ -19,10 +19,17 @@ const PROFILES: TableDefinition<(&str, &str), &str> = TableDefinition::new("prof
 const BLOCKS: TableDefinition<(&str, &str), &str> = TableDefinition::new("blocks");
 /// (account, user, sequence) → delivery JSON.
 const HISTORY: TableDefinition<(&str, &str, u64), &str> = TableDefinition::new("history");
-/// (account, dedup key) → stored reply JSON.
-const REPLIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("replies");
-/// (stored at, account, dedup key) → 0: the replies by age, for expiry.
-const REPLY_AGES: TableDefinition<(i64, &str, &str), u8> = TableDefinition::new("reply_ages");
+/// (account, recipient, dedup key) → stored reply (a format byte, then the record).
+const REPLIES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("replies_v2");
+/// (stored at, account, recipient, dedup key) → 0: the replies by age, for expiry.
+const REPLY_AGES: TableDefinition<(i64, &str, &str, &str), u8> =
+    TableDefinition::new("reply_ages_v2");
+/// The tables of stores written before replies were keyed by recipient: dropped on
+/// opening (they only serve retries within the dedup TTL).
+const OLD_REPLIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("replies");
+const OLD_REPLY_AGES: TableDefinition<(i64, &str, &str), u8> = TableDefinition::new("reply_ages");
+/// The format byte of a reply record stored as JSON.
+const REPLY_JSON: u8 = 0;
 /// "next_seq" → the next history sequence number.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -66,6 +73,8 @@ impl RedbStore {
             txn.open_table(REPLIES).map_err(err)?;
             txn.open_table(REPLY_AGES).map_err(err)?;
             txn.open_table(META).map_err(err)?;
+            txn.delete_table(OLD_REPLIES).map_err(err)?;
+            txn.delete_table(OLD_REPLY_AGES).map_err(err)?;
         }
         txn.commit().map_err(err)?;
         let db = Arc::new(db);
@@ -193,15 +202,20 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                 }
                 Write::PutReply {
                     account,
+                    user,
                     key,
                     reply,
                 } => {
-                    let json = serde_json::to_string(reply).map_err(err)?;
-                    replies
-                        .insert((account.as_str(), key.as_str()), json.as_str())
-                        .map_err(err)?;
-                    ages.insert((reply.at, account.as_str(), key.as_str()), 0)
-                        .map_err(err)?;
+                    let (a, u, k) = (account.as_str(), user.as_str(), key.as_str());
+                    // A reply replaced under the same key leaves no stale age entry.
+                    if let Some(old) = replies
+                        .insert((a, u, k), encode_reply(reply)?.as_slice())
+                        .map_err(err)?
+                    {
+                        let old = decode_reply(old.value())?;
+                        ages.remove((old.at, a, u, k)).map_err(err)?;
+                    }
+                    ages.insert((reply.at, a, u, k), 0).map_err(err)?;
                 }
                 Write::PutBlock { account, id, block } => {
                     let json = serde_json::to_string(block).map_err(err)?;
@@ -221,6 +235,19 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
         }
     }
     txn.commit().map_err(err)
+}
+
+fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![REPLY_JSON];
+    serde_json::to_writer(&mut out, reply).map_err(err)?;
+    Ok(out)
+}
+
+fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
+    match bytes.split_first() {
+        Some((&REPLY_JSON, json)) => serde_json::from_slice(json).map_err(err),
+        _ => Err(StoreError("a stored reply has an unknown format".into())),
+    }
 }
 
 fn parse_object(json: &str) -> Result<JsonMap, StoreError> {
@@ -346,11 +373,16 @@ impl Store for RedbStore {
         Ok(out)
     }
 
-    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+    fn reply(
+        &self,
+        account: &str,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<StoredReply>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(REPLIES).map_err(err)?;
-        match table.get((account, key)).map_err(err)? {
-            Some(json) => serde_json::from_str(json.value()).map(Some).map_err(err),
+        match table.get((account, user, key)).map_err(err)? {
+            Some(bytes) => decode_reply(bytes.value()).map(Some),
             None => Ok(None),
         }
     }
@@ -384,17 +416,15 @@ impl Store for RedbStore {
             let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
             let mut replies = txn.open_table(REPLIES).map_err(err)?;
             let mut old = Vec::new();
-            for entry in ages.range(..(before, "", "")).map_err(err)? {
+            for entry in ages.range(..(before, "", "", "")).map_err(err)? {
                 let (key, _) = entry.map_err(err)?;
-                let (at, account, dedup) = key.value();
-                old.push((at, account.to_owned(), dedup.to_owned()));
+                let (at, account, user, dedup) = key.value();
+                old.push((at, account.to_owned(), user.to_owned(), dedup.to_owned()));
             }
-            for (at, account, dedup) in old {
-                ages.remove((at, account.as_str(), dedup.as_str()))
-                    .map_err(err)?;
-                replies
-                    .remove((account.as_str(), dedup.as_str()))
-                    .map_err(err)?;
+            for (at, account, user, dedup) in old {
+                let (a, u, k) = (account.as_str(), user.as_str(), dedup.as_str());
+                ages.remove((at, a, u, k)).map_err(err)?;
+                replies.remove((a, u, k)).map_err(err)?;
                 n += 1;
             }
         }
@@ -431,8 +461,10 @@ mod tests {
                     },
                     Write::PutReply {
                         account: "a".into(),
+                        user: "u".into(),
                         key: "k".into(),
                         reply: StoredReply {
+                            user: "u".into(),
                             body: "success".into(),
                             outcome: "quiet".into(),
                             at: 10,
@@ -455,10 +487,12 @@ mod tests {
         let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(store.history("a", "u").unwrap(), vec![delivery]);
         assert!(store.history("a", "v").unwrap().is_empty());
-        assert_eq!(store.reply("a", "k").unwrap().unwrap().body, "success");
+        assert_eq!(store.reply("a", "u", "k").unwrap().unwrap().body, "success");
+        // Another user's delivery with the same key is not a retry of this one.
+        assert_eq!(store.reply("a", "v", "k").unwrap(), None);
         assert_eq!(store.expire_replies(5).unwrap(), 0);
         assert_eq!(store.expire_replies(11).unwrap(), 1);
-        assert_eq!(store.reply("a", "k").unwrap(), None);
+        assert_eq!(store.reply("a", "u", "k").unwrap(), None);
     }
 
     /// The store against a plain model: random batches of writes over two accounts and
