@@ -241,6 +241,8 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
     let name = account.name.as_str();
     if let Some(key) = &dedup
         && let Some(stored) = state.store.reply(name, &user, key)?
+        // Kept past its time only until expiry gets to it: no longer a retry's answer.
+        && stored.until >= state.clock.now().as_second()
     {
         // The store keys replies by recipient; a record that says otherwise is never
         // replayed (a personal digest goes to nobody but its reader).
@@ -323,6 +325,8 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         label = "over_budget".into();
     }
     if let Some(key) = &dedup {
+        let now = state.clock.now().as_second();
+        let ttl = i64::try_from(state.config.dedup_ttl.as_secs()).unwrap_or(i64::MAX);
         writes.push(Write::PutReply {
             account: name.to_owned(),
             user: user.clone(),
@@ -331,7 +335,8 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
                 user: user.clone(),
                 body: body.clone(),
                 outcome: label.clone(),
-                at: state.clock.now().as_second(),
+                at: now,
+                until: now.saturating_add(ttl),
             },
         });
     }

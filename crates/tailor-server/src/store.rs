@@ -33,8 +33,14 @@ pub struct StoredReply {
     pub body: String,
     /// The outcome it came from (`digest`, `quiet`, `empty`, `skipped`, `over_budget`).
     pub outcome: String,
-    /// Unix seconds (server clock) when it was stored; replies expire after the TTL.
+    /// Unix seconds (server clock) when it was stored.
     pub at: i64,
+    /// Unix seconds (server clock) until which it is kept: the stored time plus the
+    /// dedup TTL. A store with native expiry (Redis) makes it the record's TTL; the
+    /// embedded store deletes it in [`Store::expire_replies`]. A reply read after this
+    /// time is not a retry's answer.
+    #[serde(default)]
+    pub until: i64,
 }
 
 /// One change. A [`Store::apply`] call applies a list of them atomically.
@@ -148,12 +154,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Storage failures; then nothing was written.
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// Deletes the replies stored before `before` (Unix seconds); returns how many.
+    /// Deletes at most `max` of the replies kept until before `now` (Unix seconds),
+    /// those that expired first first, in one short commit; returns how many. Callers
+    /// repeat while it returns `max`, so that a large backlog is deleted in small steps
+    /// between other writes rather than in one long transaction that stalls them. A
+    /// store whose records expire by themselves (e.g. Redis TTLs) returns 0.
     ///
     /// # Errors
     ///
     /// Storage failures.
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError>;
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError>;
 
     /// Finishes pending writes and releases the store (shutdown). Later writes fail.
     fn close(&self) {}

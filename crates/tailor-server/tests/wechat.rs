@@ -313,8 +313,8 @@ impl Store for SlowStore {
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.0.apply(writes)
     }
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
-        self.0.expire_replies(before)
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
+        self.0.expire_replies(now, max)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The embedded store: one redb file. Writes go through one writer thread that commits
 //! the changes of every waiting caller in one durable transaction (group commit), so
 //! concurrent events share an fsync while each caller's list of writes stays atomic.
+//! Reply expiry goes through the same thread, in bounded batches queued among the
+//! writes, so that no commit is long and none waits behind a long one.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -21,7 +23,8 @@ const BLOCKS: TableDefinition<(&str, &str), &str> = TableDefinition::new("blocks
 const HISTORY: TableDefinition<(&str, &str, u64), &str> = TableDefinition::new("history");
 /// (account, recipient, dedup key) → stored reply (a format byte, then the record).
 const REPLIES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("replies_v2");
-/// (stored at, account, recipient, dedup key) → 0: the replies by age, for expiry.
+/// (kept until, account, recipient, dedup key) → 0: the replies by expiry, so that
+/// expiry reads only the expired ones.
 const REPLY_AGES: TableDefinition<(i64, &str, &str, &str), u8> =
     TableDefinition::new("reply_ages_v2");
 /// The tables of stores written before replies were keyed by recipient: dropped on
@@ -40,7 +43,19 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-type Job = (Vec<Write>, SyncSender<Result<(), StoreError>>);
+type Done<T> = SyncSender<Result<T, StoreError>>;
+
+/// What the writer thread is asked to do.
+enum Job {
+    /// One caller's writes (grouped with other callers' into one commit).
+    Writes(Vec<Write>, Done<()>),
+    /// One bounded expiry batch, committed on its own.
+    Expire {
+        now: i64,
+        max: usize,
+        done: Done<u64>,
+    },
+}
 
 /// The redb store. Dropping it finishes the pending writes and closes the file.
 #[derive(Debug)]
@@ -114,32 +129,56 @@ impl Drop for RedbStore {
 }
 
 fn writer_loop(db: &Database, rx: &Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    // A job taken out of the queue while grouping writes, run next.
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let mut batch = match first {
+            Job::Expire { now, max, done } => {
+                let _ = done.send(expire(db, now, max));
+                continue;
+            }
+            Job::Writes(writes, done) => vec![(writes, done)],
+        };
         while batch.len() < GROUP {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Job::Writes(writes, done)) => batch.push((writes, done)),
+                Ok(expiry) => {
+                    next = Some(expiry);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
-        match commit(db, &all) {
-            Ok(()) => {
-                for (_, done) in batch {
-                    let _ = done.send(Ok(()));
-                }
+        commit_batch(db, batch);
+    }
+}
+
+/// Commits the writes of several callers in one transaction, answering each.
+fn commit_batch(db: &Database, batch: Vec<(Vec<Write>, Done<()>)>) {
+    let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
+    match commit(db, &all) {
+        Ok(()) => {
+            for (_, done) in batch {
+                let _ = done.send(Ok(()));
             }
-            // One caller's writes failed: commit each caller alone so that the others
-            // are not refused for it.
-            Err(_) if batch.len() > 1 => {
-                for (writes, done) in batch {
-                    let _ = done.send(commit(db, &[&writes]));
-                }
+        }
+        // One caller's writes failed: commit each caller alone so that the others
+        // are not refused for it.
+        Err(_) if batch.len() > 1 => {
+            for (writes, done) in batch {
+                let _ = done.send(commit(db, &[&writes]));
             }
-            Err(e) => {
-                for (_, done) in batch {
-                    let _ = done.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            for (_, done) in batch {
+                let _ = done.send(Err(e.clone()));
             }
         }
     }
@@ -213,9 +252,9 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                         .map_err(err)?
                     {
                         let old = decode_reply(old.value())?;
-                        ages.remove((old.at, a, u, k)).map_err(err)?;
+                        ages.remove((old.until, a, u, k)).map_err(err)?;
                     }
-                    ages.insert((reply.at, a, u, k), 0).map_err(err)?;
+                    ages.insert((reply.until, a, u, k), 0).map_err(err)?;
                 }
                 Write::PutBlock { account, id, block } => {
                     let json = serde_json::to_string(block).map_err(err)?;
@@ -266,14 +305,6 @@ impl RedbStore {
             .clone()
             .ok_or_else(|| StoreError("the store is closed".into()))?;
         db.begin_read().map_err(err)
-    }
-
-    fn database(&self) -> Result<Arc<Database>, StoreError> {
-        self.db
-            .lock()
-            .map_err(err)?
-            .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))
     }
 }
 
@@ -399,7 +430,7 @@ impl Store for RedbStore {
             .ok_or_else(|| StoreError("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
-            .send((writes, done))
+            .send(Job::Writes(writes, done))
             .map_err(|_| StoreError("the store writer stopped".into()))?;
         wait.recv()
             .map_err(|_| StoreError("the store writer stopped".into()))?
@@ -409,28 +440,52 @@ impl Store for RedbStore {
         self.stop_writer();
     }
 
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
-        let txn = self.database()?.begin_write().map_err(err)?;
-        let mut n = 0;
-        {
-            let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
-            let mut replies = txn.open_table(REPLIES).map_err(err)?;
-            let mut old = Vec::new();
-            for entry in ages.range(..(before, "", "", "")).map_err(err)? {
-                let (key, _) = entry.map_err(err)?;
-                let (at, account, user, dedup) = key.value();
-                old.push((at, account.to_owned(), user.to_owned(), dedup.to_owned()));
-            }
-            for (at, account, user, dedup) in old {
-                let (a, u, k) = (account.as_str(), user.as_str(), dedup.as_str());
-                ages.remove((at, a, u, k)).map_err(err)?;
-                replies.remove((a, u, k)).map_err(err)?;
-                n += 1;
-            }
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
+        if max == 0 {
+            return Ok(0);
         }
-        txn.commit().map_err(err)?;
-        Ok(n)
+        let sender = self
+            .jobs
+            .lock()
+            .map_err(err)?
+            .clone()
+            .ok_or_else(|| StoreError("the store is closed".into()))?;
+        let (done, wait) = sync_channel(1);
+        sender
+            .send(Job::Expire { now, max, done })
+            .map_err(|_| StoreError("the store writer stopped".into()))?;
+        wait.recv()
+            .map_err(|_| StoreError("the store writer stopped".into()))?
     }
+}
+
+/// Deletes at most `max` replies kept until before `now`, in one transaction; commits
+/// nothing (no fsync) when none has expired.
+fn expire(db: &Database, now: i64, max: usize) -> Result<u64, StoreError> {
+    let txn = db.begin_write().map_err(err)?;
+    let mut n = 0;
+    {
+        let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
+        let mut replies = txn.open_table(REPLIES).map_err(err)?;
+        let mut old = Vec::new();
+        for entry in ages.range(..(now, "", "", "")).map_err(err)?.take(max) {
+            let (key, _) = entry.map_err(err)?;
+            let (until, account, user, dedup) = key.value();
+            old.push((until, account.to_owned(), user.to_owned(), dedup.to_owned()));
+        }
+        for (until, account, user, dedup) in old {
+            let (a, u, k) = (account.as_str(), user.as_str(), dedup.as_str());
+            ages.remove((until, a, u, k)).map_err(err)?;
+            replies.remove((a, u, k)).map_err(err)?;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        txn.abort().map_err(err)?;
+    } else {
+        txn.commit().map_err(err)?;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -468,6 +523,7 @@ mod tests {
                             body: "success".into(),
                             outcome: "quiet".into(),
                             at: 10,
+                            until: 15,
                         },
                     },
                 ])
@@ -490,9 +546,56 @@ mod tests {
         assert_eq!(store.reply("a", "u", "k").unwrap().unwrap().body, "success");
         // Another user's delivery with the same key is not a retry of this one.
         assert_eq!(store.reply("a", "v", "k").unwrap(), None);
-        assert_eq!(store.expire_replies(5).unwrap(), 0);
-        assert_eq!(store.expire_replies(11).unwrap(), 1);
+        assert_eq!(store.expire_replies(15, 100).unwrap(), 0);
+        assert_eq!(store.expire_replies(16, 100).unwrap(), 1);
         assert_eq!(store.reply("a", "u", "k").unwrap(), None);
+    }
+
+    fn reply_write(user: &str, until: i64) -> Write {
+        Write::PutReply {
+            account: "a".into(),
+            user: user.into(),
+            key: "k".into(),
+            reply: StoredReply {
+                user: user.into(),
+                body: format!("<xml>{user}</xml>"),
+                outcome: "digest".into(),
+                at: until - 5,
+                until,
+            },
+        }
+    }
+
+    /// Expiry deletes at most the batch size per commit, the replies that expired
+    /// first first, and leaves those still kept alone; a reply stored again under its
+    /// key is kept until its new time.
+    #[test]
+    fn expiry_deletes_bounded_batches_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let writes = (0..250)
+            .map(|i| reply_write(&format!("u{i:03}"), 100 + i))
+            .collect();
+        store.apply(writes).unwrap();
+        // u000 is stored again, kept until 1000: its old expiry entry is gone.
+        store.apply(vec![reply_write("u000", 1_000)]).unwrap();
+        let kept = |i: i64| {
+            store
+                .reply("a", &format!("u{i:03}"), "k")
+                .unwrap()
+                .is_some()
+        };
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 100);
+        assert!(kept(0) && !kept(1) && !kept(100) && kept(101) && kept(249));
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 100);
+        assert!(!kept(200) && kept(201));
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 49);
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 0);
+        assert!(kept(0) && !kept(249));
+        assert_eq!(store.expire_replies(1_000, 100).unwrap(), 0);
+        assert_eq!(store.expire_replies(1_001, 0).unwrap(), 0);
+        assert_eq!(store.expire_replies(1_001, 100).unwrap(), 1);
+        assert!(!kept(0));
     }
 
     /// The store against a plain model: random batches of writes over two accounts and
