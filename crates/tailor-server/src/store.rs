@@ -9,7 +9,7 @@ mod redb_store;
 use serde::{Deserialize, Serialize};
 use tailor_engine::Delivery;
 
-pub use redb_store::RedbStore;
+pub use redb_store::{RedbStore, TableSize};
 
 /// A JSON object: a profile or a block as stored.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -10,7 +10,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use tailor_engine::Delivery;
 
 use super::{JsonMap, Store, StoreError, StoredReply, Write};
@@ -119,6 +121,54 @@ impl RedbStore {
         {
             let _ = handle.join();
         }
+    }
+}
+
+/// What one table holds (for measurements: `examples/store_bench.rs`).
+#[derive(Debug, Clone)]
+pub struct TableSize {
+    /// The table's name.
+    pub name: String,
+    /// Its entries.
+    pub entries: u64,
+    /// The bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// The bytes of its tree's own bookkeeping.
+    pub metadata_bytes: u64,
+    /// The bytes of its pages left unused.
+    pub fragmented_bytes: u64,
+}
+
+impl RedbStore {
+    /// What each table holds, from one read transaction.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        fn size<K: redb::Key + 'static, V: redb::Value + 'static>(
+            txn: &redb::ReadTransaction,
+            def: TableDefinition<K, V>,
+        ) -> Result<TableSize, StoreError> {
+            let table = txn.open_table(def).map_err(err)?;
+            let stats = table.stats().map_err(err)?;
+            Ok(TableSize {
+                name: def.name().to_owned(),
+                entries: table.len().map_err(err)?,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            })
+        }
+        let txn = self.read()?;
+        Ok(vec![
+            size(&txn, PROFILES)?,
+            size(&txn, BLOCKS)?,
+            size(&txn, HISTORY)?,
+            size(&txn, REPLIES)?,
+            size(&txn, REPLY_AGES)?,
+            size(&txn, META)?,
+        ])
     }
 }
 
