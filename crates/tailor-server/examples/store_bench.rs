@@ -253,12 +253,23 @@ fn recover(dir: &Path, tailor: &Path) {
     let ts = ts.as_second().to_string();
     let sig = tailor_wechat::signature::sign(&[TOKEN, &ts, "1"]);
     let path = format!("/wechat/{ACCOUNT}?signature={sig}&timestamp={ts}&nonce=1");
+    // One at a time: each is its own durable commit, so this is the commit's latency.
+    let mut latencies = Vec::new();
     for i in 0..200 {
         let xml = format!(
             "<xml><ToUserName>gh</ToUserName><FromUserName>recover-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
         );
+        let t = Instant::now();
         assert_eq!(http(addr, "POST", &path, &xml), Some(200));
+        latencies.push(t.elapsed());
     }
+    latencies.sort();
+    println!(
+        "200 ENTERs one at a time: p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        latencies[100].as_secs_f64() * 1e3,
+        latencies[180].as_secs_f64() * 1e3,
+        latencies[199].as_secs_f64() * 1e3
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let (child, after_kill) = start(tailor, &config, addr);
