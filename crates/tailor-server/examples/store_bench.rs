@@ -7,7 +7,8 @@
 //!   then prints the file size and what each table holds.
 //! * `store_bench stats DIR`: the same figures for an existing store.
 //! * `store_bench recover DIR TAILOR`: starts `TAILOR serve` on the store, times until
-//!   `/healthz` answers, sends 200 signed ENTERs, kills the process with SIGKILL, starts
+//!   `/healthz` answers, sends 200 signed ENTERs one at a time and 4,000 from 16
+//!   clients (each on a new connection), kills the process with SIGKILL, starts
 //!   it again and times until `/healthz` answers; then the same after a clean stop
 //!   (SIGTERM).
 //!
@@ -254,10 +255,15 @@ fn recover(dir: &Path, tailor: &Path) {
     let sig = tailor_wechat::signature::sign(&[TOKEN, &ts, "1"]);
     let path = format!("/wechat/{ACCOUNT}?signature={sig}&timestamp={ts}&nonce=1");
     // One at a time: each is its own durable commit, so this is the commit's latency.
+    // New readers on every run, so that no ENTER is a retry of an earlier run's.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let mut latencies = Vec::new();
     for i in 0..200 {
         let xml = format!(
-            "<xml><ToUserName>gh</ToUserName><FromUserName>recover-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
+            "<xml><ToUserName>gh</ToUserName><FromUserName>recover-{run}-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
         );
         let t = Instant::now();
         assert_eq!(http(addr, "POST", &path, &xml), Some(200));
@@ -270,6 +276,38 @@ fn recover(dir: &Path, tailor: &Path) {
         latencies[180].as_secs_f64() * 1e3,
         latencies[199].as_secs_f64() * 1e3
     );
+    // 16 clients at once: commits are grouped.
+    let started = Instant::now();
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                for i in 0..250 {
+                    let xml = format!(
+                        "<xml><ToUserName>gh</ToUserName><FromUserName>load-{run}-{c}-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
+                    );
+                    let t = Instant::now();
+                    assert_eq!(http(addr, "POST", &path, &xml), Some(200));
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let n = latencies.len();
+    println!(
+        "{n} ENTERs from 16 clients: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        n as f64 / elapsed.as_secs_f64(),
+        latencies[n / 2].as_secs_f64() * 1e3,
+        latencies[n * 99 / 100].as_secs_f64() * 1e3
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let (child, after_kill) = start(tailor, &config, addr);
@@ -277,19 +315,23 @@ fn recover(dir: &Path, tailor: &Path) {
         "restart after SIGKILL: /healthz after {:.2} s",
         after_kill.as_secs_f64()
     );
+    stop(child);
+    let (child, after_stop) = start(tailor, &config, addr);
+    println!(
+        "restart after a clean stop: /healthz after {:.2} s",
+        after_stop.as_secs_f64()
+    );
+    // Leaves the store closed cleanly for the next run.
+    stop(child);
+}
+
+/// Stops the server cleanly (SIGTERM) and waits for it.
+fn stop(mut child: Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let mut child = child;
-    child.wait().unwrap();
-    let (mut child, after_stop) = start(tailor, &config, addr);
-    println!(
-        "restart after a clean stop: /healthz after {:.2} s",
-        after_stop.as_secs_f64()
-    );
-    child.kill().unwrap();
     child.wait().unwrap();
 }
 

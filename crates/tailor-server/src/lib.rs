@@ -272,7 +272,10 @@ pub async fn start_with_store(
     let (store, accounts) = tokio::task::spawn_blocking(move || {
         let store: Arc<dyn Store> = match store {
             Some(store) => store,
-            None => Arc::new(RedbStore::open(&setup_config.data_dir)?),
+            None => Arc::new(RedbStore::open_with(
+                &setup_config.data_dir,
+                setup_config.store_quick_repair,
+            )?),
         };
         let mut accounts = BTreeMap::new();
         for (name, account) in &setup_config.accounts {
