@@ -11,6 +11,9 @@
 //!   clients (each on a new connection), kills the process with SIGKILL, starts
 //!   it again and times until `/healthz` answers; then the same after a clean stop
 //!   (SIGTERM).
+//! * `store_bench load DIR TAILOR SECS TTL`: 16 clients send ENTERs from new readers for
+//!   SECS seconds to `TAILOR serve` with `dedup_ttl_secs = TTL` (replies expire all
+//!   along); the slowest answer, answers without a digest, events over budget.
 //!
 //! `cargo run --release -p tailor-server --example store_bench -- fill /tmp/s 1000000`
 
@@ -195,6 +198,11 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.1 request on a fresh connection; the status, or `None` when nothing answers.
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
+    http_body(addr, method, path, body).map(|(status, _)| status)
+}
+
+/// [`http`], with the answer's body (headers included).
+fn http_body(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let req = format!(
@@ -204,7 +212,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
     s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    out.split(' ').nth(1)?.parse().ok()
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    Some((status, out))
 }
 
 /// Starts `tailor serve` and waits for `/healthz`; the process (the caller waits for
@@ -231,29 +240,101 @@ fn start(tailor: &Path, config: &Path, addr: SocketAddr) -> (Child, Duration) {
     }
 }
 
-fn recover(dir: &Path, tailor: &Path) {
+/// Writes `DIR/bench.toml` for a server on the store in `dir`, with `extra` keys; its
+/// path and address.
+fn write_config(dir: &Path, extra: &str) -> (PathBuf, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let q = repo().join("rules/qianjiang");
     let config = dir.join("bench.toml");
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         &config,
         format!(
-            "listen = \"{addr}\"\ndata_dir = \"{}\"\nwatch = false\nclock = \"{EVENING}\"\n[accounts.{ACCOUNT}]\npackage = \"{}\"\ncatalog = \"{}\"\ntoken = \"{TOKEN}\"\n",
+            "listen = \"{addr}\"\ndata_dir = \"{}\"\nwatch = false\nclock = \"{EVENING}\"\n{extra}\n[accounts.{ACCOUNT}]\npackage = \"{}\"\ncatalog = \"{}\"\ntoken = \"{TOKEN}\"\n",
             dir.display(),
             q.display(),
             q.join("catalog.jsonl").display()
         ),
     )
     .unwrap();
+    (config, addr)
+}
+
+/// The signed path of a WeChat push at the evening.
+fn signed_path() -> String {
+    let ts: jiff::Timestamp = EVENING.parse().unwrap();
+    let ts = ts.as_second().to_string();
+    let sig = tailor_wechat::signature::sign(&[TOKEN, &ts, "1"]);
+    format!("/wechat/{ACCOUNT}?signature={sig}&timestamp={ts}&nonce=1")
+}
+
+/// `load DIR TAILOR SECS TTL`: 16 clients send ENTERs from new readers for SECS
+/// seconds to `tailor serve` with `dedup_ttl_secs = TTL`, so that replies expire all
+/// along; reports the slowest answer, the answers without a digest and the events
+/// over budget.
+fn load(dir: &Path, tailor: &Path, secs: u64, ttl: u64) {
+    let (config, addr) = write_config(dir, &format!("dedup_ttl_secs = {ttl}"));
+    let (child, _) = start(tailor, &config, addr);
+    let path = signed_path();
+    let started = Instant::now();
+    let duration = Duration::from_secs(secs);
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut misses = 0u64;
+                let mut i = 0u64;
+                while started.elapsed() < duration {
+                    let xml = format!(
+                        "<xml><ToUserName>gh</ToUserName><FromUserName>load-{c}-{i}</FromUserName><CreateTime>{i}</CreateTime><MsgType>event</MsgType><Event>ENTER</Event></xml>"
+                    );
+                    let t = Instant::now();
+                    let answer = http_body(addr, "POST", &path, &xml);
+                    latencies.push(t.elapsed());
+                    if !answer.is_some_and(|(status, body)| status == 200 && body.contains("<Articles>")) {
+                        misses += 1;
+                    }
+                    i += 1;
+                }
+                (latencies, misses)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut misses = 0;
+    for c in clients {
+        let (l, m) = c.join().unwrap();
+        latencies.extend(l);
+        misses += m;
+    }
+    let elapsed = started.elapsed();
+    let (_, metrics) = http_body(addr, "GET", "/metrics", "").unwrap();
+    stop(child);
+    latencies.sort();
+    let n = latencies.len();
+    let over_budget: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.contains("outcome=\"over_budget\""))
+        .collect();
+    println!(
+        "{n} ENTERs from 16 clients in {:.1} s with dedup_ttl_secs = {ttl}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {misses} without a digest; over budget: {over_budget:?}",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        latencies[n / 2].as_secs_f64() * 1e3,
+        latencies[n * 99 / 100].as_secs_f64() * 1e3,
+        latencies[n - 1].as_secs_f64() * 1e3,
+    );
+}
+
+fn recover(dir: &Path, tailor: &Path) {
+    let (config, addr) = write_config(dir, "");
     let file = std::fs::metadata(dir.join("tailor.redb")).unwrap().len();
     println!("store: {file} bytes ({:.2} GB)", file as f64 / 1e9);
     let (mut child, first) = start(tailor, &config, addr);
     println!("start: /healthz after {:.2} s", first.as_secs_f64());
-    let ts: jiff::Timestamp = EVENING.parse().unwrap();
-    let ts = ts.as_second().to_string();
-    let sig = tailor_wechat::signature::sign(&[TOKEN, &ts, "1"]);
-    let path = format!("/wechat/{ACCOUNT}?signature={sig}&timestamp={ts}&nonce=1");
+    let path = signed_path();
     // One at a time: each is its own durable commit, so this is the commit's latency.
     // New readers on every run, so that no ENTER is a retry of an earlier run's.
     let run = std::time::SystemTime::now()
@@ -350,9 +431,15 @@ fn main() {
         ),
         ["stats", dir] => stats(Path::new(dir)),
         ["recover", dir, tailor] => recover(Path::new(dir), Path::new(tailor)),
+        ["load", dir, tailor, secs, ttl] => load(
+            Path::new(dir),
+            Path::new(tailor),
+            secs.parse().unwrap(),
+            ttl.parse().unwrap(),
+        ),
         _ => {
             eprintln!(
-                "usage: store_bench fill DIR N [plain|safe] | stats DIR | recover DIR TAILOR"
+                "usage: store_bench fill DIR N [plain|safe] | stats DIR | recover DIR TAILOR | load DIR TAILOR SECS TTL"
             );
             std::process::exit(2);
         }
