@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tailor_engine::{Event, EventKind, Index, Outcome, OutcomeKind, Profile};
 
+use crate::out::Destination;
 use crate::{Engine, Rejected, load};
 
 #[derive(clap::Args)]
@@ -31,8 +32,10 @@ pub struct Args {
     /// The evaluator: `indexed` (default) or `reference`; both give identical lines.
     #[arg(long, value_enum, default_value_t = Engine::Indexed)]
     engine: Engine,
-    /// Where to write the outcomes (JSON lines). Written to a hidden file beside it and
-    /// renamed onto it when complete: a failed run leaves it as it was.
+    /// Where to write the outcomes (JSON lines); `-` for standard output. A regular file
+    /// (or a new one) is written to a hidden file beside it and renamed onto it when
+    /// complete, so a failed run leaves it as it was; anything else (a device such as
+    /// `/dev/null`, a named pipe) is written in place and never replaced.
     #[arg(long)]
     out: PathBuf,
 }
@@ -84,12 +87,17 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         }
         (o.to_json_string(), Summary1::of(&o))
     };
-    // The file is written beside its final place and renamed there when complete, so a
-    // failed run leaves whatever was at `--out` before untouched.
-    let cannot_write =
-        |e: std::io::Error| Rejected(format!("error: cannot write `{}`: {e}", a.out.display()));
-    let partial = partial_path(&a.out);
-    let file = std::fs::File::create(&partial).map_err(cannot_write)?;
+    // A regular file is written beside its final place and renamed there when complete,
+    // so a failed run leaves whatever was at `--out` before untouched; a device or a pipe
+    // is written in place (renaming over it would replace it with a regular file).
+    let destination = Destination::of(&a.out);
+    let cannot_write = |e: std::io::Error| {
+        if destination == Destination::Stdout && e.kind() == std::io::ErrorKind::BrokenPipe {
+            crate::out::stdout_failed(&e);
+        }
+        Rejected(format!("error: cannot write `{}`: {e}", a.out.display()))
+    };
+    let file = destination.open().map_err(cannot_write)?;
     let started = Instant::now();
     // The threads take the profiles in chunks from a shared counter, so that a thread the
     // machine slows down does less of the work instead of leaving the others idle at the
@@ -163,7 +171,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         ))),
         (Ok(mut o), Some(fired)) => {
             o.w.flush()
-                .and_then(|()| std::fs::rename(&partial, &a.out))
+                .and_then(|()| destination.commit())
                 .map(|()| (o.summary, fired))
                 .map_err(cannot_write)
         }
@@ -171,7 +179,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     let (mut summary, fired) = match finished {
         Ok(done) => done,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            destination.abandon();
             return Err(e);
         }
     };
@@ -269,7 +277,7 @@ impl Summary {
              items per digest: {per_digest:.2}\n\
              rules that fired most: {}\n\
              readers left empty: {}{}\n\
-             engine: {} ({} rules indexed, {} checked for every event; {} blocks), {threads} thread{}\n\
+             engine: {}, {threads} thread{}\n\
              loaded and indexed in {load_secs:.2} s; evaluated and written in {secs:.3} s: {rate:.0} digests per second\n",
             self.digests,
             self.quiet,
@@ -285,25 +293,17 @@ impl Summary {
             } else {
                 format!(" ({})", empty.join(", "))
             },
+            // The reference evaluator uses no index: its figures would not describe it.
             match engine {
-                Engine::Indexed => "indexed",
-                Engine::Reference => "reference",
+                Engine::Indexed => format!(
+                    "indexed ({} rules indexed, {} checked for every event; {} blocks)",
+                    stats.rules_indexed, stats.rules_always_checked, stats.blocks
+                ),
+                Engine::Reference => format!("reference (no index; {} blocks)", stats.blocks),
             },
-            stats.rules_indexed,
-            stats.rules_always_checked,
-            stats.blocks,
             if threads == 1 { "" } else { "s" },
         )
     }
-}
-
-/// Where the output is written until it is complete: beside `out`, hidden, named after
-/// it and this process.
-fn partial_path(out: &std::path::Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "batch".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
 /// The output, written in the profile file's order: a chunk that comes before its turn

@@ -8,6 +8,7 @@ use tailor_engine::explain::{CandidateStatus, Explanation, RuleStatus};
 use tailor_engine::{Catalog, Event, EventKind, History, Package, Profile};
 use tailor_lang::SourceMap;
 
+use crate::out::{out, outln};
 use crate::{Format, Rejected, data_error, load, parse_kind, parse_time, read, unknown_user};
 
 #[derive(clap::Args)]
@@ -132,11 +133,11 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     };
     let ex = pkg.explain(&a.event.event(), profile, &data.catalog, &data.history);
     match a.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&ex.to_json()).unwrap_or_default()
         ),
-        Format::Text => print!("{}", render(&pkg, &ex, &data.catalog, a.all)),
+        Format::Text => out!("{}", render(&pkg, &ex, &data.catalog, a.all)),
     }
     Ok(())
 }

@@ -1,22 +1,22 @@
 //! `tailor lint`: warnings, with spans, about rules that can never fire, picks that can
 //! never add anything, unused segments, scripts and sections, empty sections and drops
-//! that affect nothing. Exit 0 (warnings are printed on stderr), or 1 with
-//! `--deny-warnings` when there are any, or when the package or catalog is rejected.
+//! that affect nothing; and the data, as `tailor check` checks it. Exit 0 (warnings are
+//! printed on stderr), or 1 with `--deny-warnings` when there are any, or when the
+//! package or its data is rejected.
 
 use std::path::PathBuf;
 
-use tailor_lang::SourceMap;
-
-use crate::{Rejected, color, data_error, load, read};
+use crate::out::outln;
+use crate::{Rejected, color, load};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The package directory.
     package: PathBuf,
-    /// The catalog (JSON lines), for the checks that need one. Default:
-    /// PACKAGE/catalog.jsonl when it exists.
-    #[arg(long)]
-    catalog: Option<PathBuf>,
+    /// The profiles and the catalog (JSON lines), checked as by `tailor check`; the
+    /// catalog also serves the lints that need one.
+    #[command(flatten)]
+    data: crate::CheckedData,
     /// Exit 1 when there is any warning (for CI).
     #[arg(long)]
     deny_warnings: bool,
@@ -24,24 +24,15 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), Rejected> {
     let pkg = load(&a.package)?;
-    let path = a
-        .catalog
-        .clone()
-        .or_else(|| Some(a.package.join("catalog.jsonl")).filter(|p| p.is_file()));
-    let mut sources = SourceMap::new();
-    let catalog = match &path {
-        Some(p) => Some(
-            pkg.parse_catalog(&mut sources, &p.display().to_string(), &read(p)?)
-                .map_err(|d| data_error(&sources, &d))?,
-        ),
-        None => None,
-    };
+    let data = crate::check_data(&pkg, &a.package, &a.data)?;
+    let catalog = data.catalog;
     let warnings = tailor_engine::lint::lint(&pkg, catalog.as_ref());
-    if warnings.is_empty() {
-        println!("ok: {} — no lint warnings", a.package.display());
+    if warnings.is_empty() && data.warnings == 0 {
+        outln!("ok: {} — no lint warnings", a.package.display());
         return Ok(());
     }
-    let n = warnings.len();
+    // The data's warnings are already printed; the package's follow.
+    let n = warnings.len() + data.warnings;
     let text = format!(
         "{}{} warning{} in `{}`\n",
         warnings.render(pkg.sources(), color()),

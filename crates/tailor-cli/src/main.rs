@@ -1,7 +1,9 @@
 //! `tailor`: check, evaluate and format rules packages from the command line.
 //!
 //! Exit codes: 0 when the command did its job (an outcome was produced: digest, quiet or
-//! empty); 1 when the rules or the data were rejected; 2 for usage errors.
+//! empty); 1 when the rules or the data were rejected; 2 for usage errors; 141, with
+//! nothing printed, when standard output was closed before everything was written (`|
+//! head`), as for a Unix tool that a broken pipe ends.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,12 @@ use tailor_lang::{Diagnostic, Diagnostics, SourceMap};
 mod batch;
 mod explain;
 mod lint;
+mod out;
 mod preview;
 mod test;
 mod text;
+
+use out::{out, outln};
 
 /// mimalloc, not the system allocator: an event makes some 17 small allocations, and
 /// mimalloc was faster per event in every alternating pair measured; with glibc's
@@ -38,23 +43,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a package: exit 0 with a summary when it is sound, 1 with every diagnostic.
-    Check {
-        /// The package directory.
-        package: PathBuf,
-    },
+    /// Check a package and its data: exit 0 with a summary, or 1 with every diagnostic.
+    ///
+    /// The profiles and the catalog are loaded too: every record error with file:line,
+    /// and warnings about undeclared fields and blocks in sections the edition does not
+    /// have.
+    Check(CheckArgs),
     /// Evaluate one event for one user and print the outcome.
     Digest(DigestArgs),
     /// Everyone's digest at one moment, one outcome per line (JSON lines).
     Batch(batch::Args),
     /// Rewrite a package's files in canonical form (comments kept).
     Fmt {
+        /// The package directory: every `.rules` file below it is formatted.
         package: PathBuf,
         /// Only check: list the files that are not in canonical form and exit 1 if any.
         #[arg(long)]
         check: bool,
     },
-    /// Run the package's tests (`PACKAGE/tests/*.json`); exit 1 when one fails.
+    /// Run the package's tests (`PACKAGE/tests/**/*.json`); exit 1 when one fails.
     Test(test::Args),
     /// Explain one event for one user: every rule fired or not and why, every pick's
     /// candidates and why each was or was not taken.
@@ -70,6 +77,26 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The package directory.
+    package: PathBuf,
+    #[command(flatten)]
+    data: CheckedData,
+}
+
+/// The data files `check` and `lint` look at.
+#[derive(clap::Args)]
+pub(crate) struct CheckedData {
+    /// Profiles (JSON lines) to check against the schema. Default: PACKAGE/profiles.jsonl
+    /// when it exists.
+    #[arg(long)]
+    pub(crate) profiles: Option<PathBuf>,
+    /// The catalog (JSON lines) to check. Default: PACKAGE/catalog.jsonl when it exists.
+    #[arg(long)]
+    pub(crate) catalog: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -151,7 +178,7 @@ pub(crate) struct Rejected(pub(crate) String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { package } => check(&package),
+        Command::Check(args) => check(&args),
         Command::Digest(args) => digest(args),
         Command::Batch(args) => batch::run(args),
         Command::Fmt { package, check } => fmt(&package, check),
@@ -190,11 +217,81 @@ pub(crate) fn load(package: &Path) -> Result<Package, Rejected> {
     Ok(pkg)
 }
 
-fn check(package: &Path) -> Result<(), Rejected> {
+/// The data `check` and `lint` read: the files given, or the package's own when they
+/// exist. Every record error of both files is reported (exit 1); warnings (undeclared
+/// fields, sections the edition does not have) go to stderr.
+pub(crate) fn check_data(
+    pkg: &Package,
+    package: &Path,
+    a: &CheckedData,
+) -> Result<DataCheck, Rejected> {
+    let default = |name: &str| Some(package.join(name)).filter(|p| p.is_file());
+    let profiles = a.profiles.clone().or_else(|| default("profiles.jsonl"));
+    let catalog = a.catalog.clone().or_else(|| default("catalog.jsonl"));
+    let mut sources = SourceMap::new();
+    let mut errors = Diagnostics::new();
+    let mut warnings = Diagnostics::new();
+    let mut summary = Vec::new();
+    if let Some(p) = &profiles {
+        let (name, text) = (p.display().to_string(), read(p)?);
+        match pkg.parse_profiles(&mut sources, &name, &text) {
+            Ok(v) => {
+                warnings.extend(pkg.profile_warnings(&mut sources, &name, &text));
+                summary.push(format!("{} profiles ({name})", v.len()));
+            }
+            Err(d) => errors.extend(d),
+        }
+    }
+    let mut loaded = None;
+    if let Some(p) = &catalog {
+        let (name, text) = (p.display().to_string(), read(p)?);
+        match pkg.parse_catalog(&mut sources, &name, &text) {
+            Ok(c) => {
+                warnings.extend(pkg.catalog_warnings(&mut sources, &name, &text));
+                summary.push(format!("{} blocks ({name})", c.len()));
+                loaded = Some(c);
+            }
+            Err(d) => errors.extend(d),
+        }
+    }
+    if !warnings.is_empty() {
+        eprint!("{}", warnings.render(&sources, color()));
+    }
+    if errors.has_errors() {
+        return Err(data_error(&sources, &errors));
+    }
+    let line = (!summary.is_empty()).then(|| {
+        let n = warnings.len();
+        let w = match n {
+            0 => String::new(),
+            1 => " — 1 warning".to_owned(),
+            _ => format!(" — {n} warnings"),
+        };
+        format!("data: {}{w}", summary.join(", "))
+    });
+    Ok(DataCheck {
+        summary: line,
+        catalog: loaded,
+        warnings: warnings.len(),
+    })
+}
+
+/// What [`check_data`] found in data that loads.
+pub(crate) struct DataCheck {
+    /// `data: 7 profiles (…), 58 blocks (…)`, when there was any data.
+    pub(crate) summary: Option<String>,
+    pub(crate) catalog: Option<tailor_engine::Catalog>,
+    /// Warnings printed.
+    pub(crate) warnings: usize,
+}
+
+fn check(a: &CheckArgs) -> Result<(), Rejected> {
+    let package = a.package.as_path();
     let pkg = load(package)?;
+    let data = check_data(&pkg, package, &a.data)?.summary;
     let s = pkg.summary();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    println!(
+    outln!(
         "ok: {} — {}, {}, {}, {}, {} ({})",
         package.display(),
         plural(s.rules, "rule"),
@@ -204,6 +301,9 @@ fn check(package: &Path) -> Result<(), Rejected> {
         plural(s.learns, "learn item"),
         plural(s.files, "file"),
     );
+    if let Some(line) = data {
+        outln!("{line}");
+    }
     Ok(())
 }
 
@@ -254,9 +354,9 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
     match a.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
-            println!("{json}");
+            outln!("{json}");
         }
-        Format::Text => print!(
+        Format::Text => out!(
             "{}",
             text::render(
                 &pkg,
@@ -318,7 +418,7 @@ fn fmt(package: &Path, check_only: bool) -> Result<(), Rejected> {
     }
     if check_only {
         if changed.is_empty() {
-            println!("ok: {} files in canonical form", paths.len());
+            outln!("ok: {} files in canonical form", paths.len());
             return Ok(());
         }
         let list: Vec<String> = changed
@@ -334,7 +434,7 @@ fn fmt(package: &Path, check_only: bool) -> Result<(), Rejected> {
     for (p, text) in outputs {
         std::fs::write(&p, text)
             .map_err(|e| Rejected(format!("error: cannot write `{}`: {e}", p.display())))?;
-        println!("formatted {}", p.display());
+        outln!("formatted {}", p.display());
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use tailor_engine::preview::{
 };
 
 use crate::explain::{DataArgs, EventArgs, load_data};
+use crate::out::outln;
 use crate::{Rejected, load, unknown_user};
 
 #[derive(clap::Args)]
@@ -91,7 +92,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         });
     }
     write("index.html", &render_index(&pkg, &entries))?;
-    println!(
+    outln!(
         "wrote {} reader page{} and index.html to {}",
         entries.len(),
         if entries.len() == 1 { "" } else { "s" },

@@ -16,6 +16,7 @@ use tailor_engine::{
 };
 use tailor_lang::SourceMap;
 
+use crate::out::outln;
 use crate::{Rejected, data_error, load, read};
 
 #[derive(clap::Args)]
@@ -698,7 +699,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         if c.file != current_file {
             current_file = &c.file;
             let n = selected.iter().filter(|x| x.file == c.file).count();
-            println!(
+            outln!(
                 "\nrunning {n} test{} ({})",
                 if n == 1 { "" } else { "s" },
                 c.file
@@ -714,34 +715,34 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         let ex = pkg.explain(&c.event, profile, catalog, &c.history);
         coverage.record(&ex);
         match check(c, &outcome, &ex, catalog) {
-            None => println!("test {} ... ok", c.name),
+            None => outln!("test {} ... ok", c.name),
             Some(report) => {
-                println!("test {} ... FAILED", c.name);
+                outln!("test {} ... FAILED", c.name);
                 failures.push((c, report));
             }
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     if !failures.is_empty() {
-        println!("\nfailures:\n");
+        outln!("\nfailures:\n");
         for (c, report) in &failures {
-            println!("---- {} ({}) ----", c.name, c.file);
-            println!("{report}");
+            outln!("---- {} ({}) ----", c.name, c.file);
+            outln!("{report}");
         }
-        println!("failures:");
+        outln!("failures:");
         for (c, _) in &failures {
-            println!("    {}", c.name);
+            outln!("    {}", c.name);
         }
     }
     let passed = selected.len() - failures.len();
     let filtered = cases.len() - selected.len();
-    println!(
+    outln!(
         "\ntest result: {}. {passed} passed; {} failed; {filtered} filtered out; finished in {elapsed:.2}s",
         if failures.is_empty() { "ok" } else { "FAILED" },
         failures.len()
     );
     if a.coverage {
-        println!("\n{}", coverage.report(&pkg));
+        outln!("\n{}", coverage.report(&pkg));
     }
     if failures.is_empty() {
         Ok(())

@@ -190,3 +190,24 @@ fn batch_that_cannot_write_says_where_and_creates_nothing() {
     assert!(!dir.join("missing").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_reference_engine_is_not_summed_up_as_indexed() {
+    let dir = scratch("reference-summary");
+    let out = dir.join("out.jsonl");
+    let o = tailor(&[
+        "batch",
+        "rules/qianjiang",
+        "--at",
+        AT,
+        "--engine",
+        "reference",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("engine: reference (no index"), "{stderr}");
+    assert!(!stderr.contains("rules indexed"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -111,7 +111,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 #[test]
-fn preview_renders_in_headless_chromium() {
+fn preview_renders_in_headless_chromium_or_is_skipped_without_it() {
     let Some(bin) = find_chromium() else {
         let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
         assert!(
@@ -121,7 +121,7 @@ fn preview_renders_in_headless_chromium() {
         // Straight to stderr, past the test harness' capture, so the skip is seen.
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED preview_renders_in_headless_chromium: chromium not found \
+            "SKIPPED preview_renders_in_headless_chromium_or_is_skipped_without_it: chromium not found \
              (install it with `apt-get install chromium`; with CI set this test fails instead)"
         );
         return;

@@ -32,7 +32,13 @@ pub struct Compiled {
 /// Compile parsed files. Returns the compiled package when there were no errors, and
 /// every diagnostic (errors and warnings) in any case.
 pub fn compile(files: &[ast::File]) -> (Option<Compiled>, Diagnostics) {
-    let mut c = Checker::default();
+    let mut c = Checker {
+        unparsed: files
+            .iter()
+            .flat_map(|f| f.unparsed.iter().cloned())
+            .collect(),
+        ..Checker::default()
+    };
     let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
     c.collect(&items);
     let compiled = c.build(&items);
@@ -56,11 +62,26 @@ pub(crate) struct Checker<'a> {
     pub(crate) segments: Vec<&'a ast::Segment>,
     pub(crate) scripts: Vec<CScript>,
     pub(crate) script_index: HashMap<String, usize>,
+    /// Items that did not parse (their syntax errors are already reported): the errors
+    /// that their absence alone would cause are left out, not to bury the one that
+    /// matters under consequences.
+    pub(crate) unparsed: Vec<ast::Unparsed>,
 }
 
 impl<'a> Checker<'a> {
     pub(crate) fn error(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// Whether an item with this keyword (and this name, when it has one) failed to parse.
+    pub(crate) fn unparsed(&self, keyword: ast::ItemKeyword, name: Option<&str>) -> bool {
+        self.unparsed.iter().any(|u| {
+            u.keyword == keyword
+                && match (name, &u.name) {
+                    (Some(n), Some(m)) => n == m,
+                    _ => true,
+                }
+        })
     }
 
     /// First pass: schemas, names, sections, script signatures.
@@ -88,6 +109,7 @@ impl<'a> Checker<'a> {
             .collect();
 
         match profiles.as_slice() {
+            [] if self.unparsed(ast::ItemKeyword::Profile, None) => {}
             [] => self.error(
                 Diagnostic::error("tailor::no_profile", "the package has no `profile { … }` schema")
                     .help("declare the profile's fields in one of the package's files: `profile { age: int }`"),
@@ -114,6 +136,7 @@ impl<'a> Checker<'a> {
             }
         }
         match editions.as_slice() {
+            [] if self.unparsed(ast::ItemKeyword::Edition, None) => {}
             [] => self.error(
                 Diagnostic::error("tailor::no_edition", "the package has no `edition`")
                     .help("declare one: `edition evening { sections { headline 1 } }`"),
@@ -496,6 +519,10 @@ impl<'a> Checker<'a> {
     pub(crate) fn section(&mut self, s: &ast::Ident) -> Option<usize> {
         match self.sections.iter().position(|n| *n == s.name) {
             Some(i) => Some(i),
+            // The edition did not parse: its sections are unknown, not absent.
+            None if self.sections.is_empty() && self.unparsed(ast::ItemKeyword::Edition, None) => {
+                None
+            }
             None => {
                 let mut d = Diagnostic::error(
                     "tailor::unknown_section",

@@ -616,6 +616,116 @@ fn field_error(
     .help(format!("write {}", json_example(expected)))
 }
 
+/// Warnings about JSON-lines records that load but may not mean what their author meant:
+/// fields the schema does not declare (kept, but no rule can read them: a misspelt
+/// `"gernes"` is silently ignored), and, for blocks, sections the edition does not have
+/// (such blocks are never picked). One warning per distinct field or section, at its
+/// first record, counting the others; lines that are not JSON objects are left to the
+/// loader's errors.
+pub(crate) fn record_warnings(
+    file: FileId,
+    name: &str,
+    text: &str,
+    schema: &Schema,
+    kind: RecordKind,
+    sections: &[&str],
+) -> Diagnostics {
+    // Per undeclared field (or unknown section): first line, its span, and a count.
+    let mut fields: Vec<(String, usize, Span, usize)> = Vec::new();
+    let mut unknown_sections: Vec<(String, usize, Span, usize)> = Vec::new();
+    let note = |list: &mut Vec<(String, usize, Span, usize)>, key: String, line_no, at| match list
+        .iter_mut()
+        .find(|(k, ..)| *k == key)
+    {
+        Some(entry) => entry.3 += 1,
+        None => list.push((key, line_no, at, 1)),
+    };
+    for (line_no, line, span) in lines(file, text) {
+        let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(line)
+        else {
+            continue;
+        };
+        let mut stack: Vec<(Vec<&str>, &serde_json::Map<String, serde_json::Value>)> =
+            vec![(Vec::new(), &obj)];
+        while let Some((prefix, map)) = stack.pop() {
+            for (key, value) in map {
+                let mut path = prefix.clone();
+                path.push(key.as_str());
+                let dotted = path.join(".");
+                if schema.slot(&dotted).is_some() {
+                    continue;
+                }
+                let parent = format!("{dotted}.");
+                if schema.names().any(|n| n.starts_with(&parent))
+                    && let serde_json::Value::Object(inner) = value
+                {
+                    stack.push((path, inner));
+                    continue;
+                }
+                let at = value_span(line, span, &path).unwrap_or(span);
+                note(&mut fields, dotted, line_no, at);
+            }
+        }
+        if kind == RecordKind::Block
+            && let Some(serde_json::Value::String(s)) = obj.get("section")
+            && !sections.contains(&s.as_str())
+        {
+            let at = value_span(line, span, &["section"]).unwrap_or(span);
+            note(&mut unknown_sections, s.clone(), line_no, at);
+        }
+    }
+    let others = |n: usize, what: &str| match n {
+        1 => String::new(),
+        2 => format!(" (and 1 other {what})"),
+        _ => format!(" (and {} other {what}s)", n - 1),
+    };
+    let schema_name = match kind {
+        RecordKind::Profile => "profile { … }",
+        RecordKind::Block => "content { … }",
+    };
+    let mut diags = Diagnostics::new();
+    for (field, line_no, at, n) in fields {
+        let mut d = Diagnostic::warning(
+            "tailor::undeclared_field",
+            format!(
+                "{name}:{line_no}: field `{field}` is not declared in `{schema_name}`{}",
+                others(n, kind.name())
+            ),
+        )
+        .at(at, "no rule can read this field");
+        d = match suggest(&field, schema.names()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!(
+                "declare it in `{schema_name}` to use it in rules, or leave it out of the data"
+            )),
+        };
+        diags.push(d);
+    }
+    for (section, line_no, at, n) in unknown_sections {
+        let mut d = Diagnostic::warning(
+            "tailor::undeclared_section",
+            format!(
+                "{name}:{line_no}: section `{section}` is not in the edition{}",
+                others(n, "block")
+            ),
+        )
+        .at(at, "no pick can choose this block");
+        d = match suggest(&section, sections.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!(
+                "the edition's sections are {}; declare it in `sections {{ … }}` or move the block",
+                sections
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        diags.push(d);
+    }
+    diags
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,6 +274,44 @@ impl Package {
         }
     }
 
+    /// Warnings about a profiles file (JSON lines): the fields that `profile { … }` does
+    /// not declare (kept, but no rule can read them), with the nearest declared name.
+    /// `sources` receives the file. Records that do not load are left to
+    /// [`Package::parse_profiles`].
+    pub fn profile_warnings(&self, sources: &mut SourceMap, name: &str, text: &str) -> Diagnostics {
+        let file = sources.add(name, text);
+        crate::data::record_warnings(
+            file,
+            name,
+            text,
+            &self.inner.compiled.profile,
+            RecordKind::Profile,
+            &[],
+        )
+    }
+
+    /// Warnings about a catalog (JSON lines): undeclared fields, as for profiles, and
+    /// blocks in sections the edition does not have (never picked).
+    pub fn catalog_warnings(&self, sources: &mut SourceMap, name: &str, text: &str) -> Diagnostics {
+        let file = sources.add(name, text);
+        let sections: Vec<&str> = self
+            .inner
+            .compiled
+            .edition
+            .sections
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect();
+        crate::data::record_warnings(
+            file,
+            name,
+            text,
+            &self.inner.compiled.content,
+            RecordKind::Block,
+            &sections,
+        )
+    }
+
     /// Parse a catalog (JSON lines) against the content schema.
     pub fn parse_catalog(
         &self,

@@ -14,6 +14,57 @@ pub struct Ident {
 pub struct File {
     pub items: Vec<Item>,
     pub comments: Vec<Comment>,
+    /// The items that did not parse (their syntax errors are reported), so that checking
+    /// can leave out the errors that their absence alone would cause: no "the package has
+    /// no `edition`" after a typo inside the edition.
+    pub unparsed: Vec<Unparsed>,
+}
+
+/// An item that did not parse: its keyword, and its name when one could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unparsed {
+    pub keyword: ItemKeyword,
+    pub name: Option<String>,
+}
+
+/// The keyword that starts an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKeyword {
+    Profile,
+    Content,
+    Edition,
+    Segment,
+    Script,
+    Rule,
+    Learn,
+}
+
+impl ItemKeyword {
+    pub const ALL: [ItemKeyword; 7] = [
+        ItemKeyword::Profile,
+        ItemKeyword::Content,
+        ItemKeyword::Edition,
+        ItemKeyword::Segment,
+        ItemKeyword::Script,
+        ItemKeyword::Rule,
+        ItemKeyword::Learn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKeyword::Profile => "profile",
+            ItemKeyword::Content => "content",
+            ItemKeyword::Edition => "edition",
+            ItemKeyword::Segment => "segment",
+            ItemKeyword::Script => "script",
+            ItemKeyword::Rule => "rule",
+            ItemKeyword::Learn => "learn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemKeyword> {
+        ItemKeyword::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 /// A `# …` comment, kept so that `tailor fmt` can print it back.

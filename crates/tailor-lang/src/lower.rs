@@ -55,6 +55,7 @@ const ITEM_KEYWORDS: [&str; 7] = [
 pub fn parse_file(file: FileId, src: &str) -> (File, Diagnostics) {
     let mut diags = Diagnostics::new();
     let comments = scan_comments(file, src);
+    let mut unparsed = Vec::new();
     let items = match RulesParser::parse(Rule::file, src) {
         Ok(pairs) => {
             let lowerer = Lowerer::new(file, 0, src, &comments);
@@ -65,7 +66,9 @@ pub fn parse_file(file: FileId, src: &str) -> (File, Diagnostics) {
         Err(_) => {
             // Parse item by item so that an error in one item does not hide the others.
             let mut items = Vec::new();
-            for (start, end) in chunks(src) {
+            let all = chunks(src);
+            let last = all.len().saturating_sub(1);
+            for (i, (start, end)) in all.into_iter().enumerate() {
                 let chunk = src.get(start..end).unwrap_or("");
                 match RulesParser::parse(Rule::file, chunk) {
                     Ok(pairs) => {
@@ -73,13 +76,28 @@ pub fn parse_file(file: FileId, src: &str) -> (File, Diagnostics) {
                         items.extend(lowerer.file(pairs));
                         diags.extend(lowerer.finish());
                     }
-                    Err(e) => diags.push(syntax_error(file, src, start, &e)),
+                    Err(e) => {
+                        let head = chunk_head(chunk);
+                        let next_item = (i < last).then_some((start, end));
+                        diags.push(
+                            syntax::unclosed_item(file, src, next_item, head.as_ref(), &e)
+                                .unwrap_or_else(|| syntax_error(file, src, start, &e)),
+                        );
+                        unparsed.extend(head);
+                    }
                 }
             }
             items
         }
     };
-    (File { items, comments }, diags)
+    (
+        File {
+            items,
+            comments,
+            unparsed,
+        },
+        diags,
+    )
 }
 
 /// Parse a single expression (used by tests and tools).
@@ -133,6 +151,25 @@ fn chunks(src: &str) -> Vec<(usize, usize)> {
         out.push((s, e));
     }
     out
+}
+
+/// The keyword and name of the item a chunk holds, skipping comments and blank lines.
+fn chunk_head(chunk: &str) -> Option<Unparsed> {
+    let code = chunk
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let mut words = code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
+    let keyword = ItemKeyword::parse(words.next()?)?;
+    let name = match keyword {
+        ItemKeyword::Edition | ItemKeyword::Segment | ItemKeyword::Script | ItemKeyword::Rule => {
+            words.next().map(str::to_owned)
+        }
+        ItemKeyword::Profile | ItemKeyword::Content | ItemKeyword::Learn => None,
+    };
+    Some(Unparsed { keyword, name })
 }
 
 fn starts_item(line: &str) -> bool {

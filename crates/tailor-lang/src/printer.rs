@@ -1,10 +1,16 @@
 //! The pretty-printer: any AST printed back as canonical source, comments kept.
 //!
 //! Canonical form: two-space indentation, one clause per line, a blank line between items
-//! (consecutive segments stay together), expressions with the fewest parentheses that
-//! parse back to the same tree. Comments are attached by position: a comment on a line of
-//! its own is printed before the next line-level node (item, field, clause, statement), a
-//! comment after code on the same line stays at the end of that node's line.
+//! (consecutive segments stay together), section quotas in a column, expressions with the
+//! fewest parentheses that parse back to the same tree — except around a compound operand
+//! of `not`, where they are always written (`not (block.region in places)` reads as
+//! meant; `not block.region in places` is the same tree but is easily misread). Comments
+//! are attached by position: a comment on a line of its own is printed before the next
+//! line-level node (item, field, clause, statement); a blank line of the source between
+//! line-level nodes and comments is kept (one at most; none just inside braces), so a
+//! file's header comment stays apart from the first item; a comment after code on the same line stays at the end of that node's line, and such
+//! comments on neighbouring lines of one indentation are aligned in one column, two spaces
+//! after the longest code among them.
 
 use crate::ast::*;
 
@@ -19,7 +25,67 @@ pub fn print_file(file: &File) -> String {
 pub fn format_file(file: &File, src: &str) -> String {
     let mut p = Printer::new(&file.comments, src);
     p.file(file);
-    p.out
+    align_trailing(&p.out, &p.trailing)
+}
+
+/// Aligns the trailing comments (each starting at one of `marks`, the byte offsets of the
+/// space before their `#`) of neighbouring lines: a run of non-blank lines of one
+/// indentation puts its comments two spaces after its longest commented code.
+fn align_trailing(out: &str, marks: &[usize]) -> String {
+    // Each line: its text, and where its comment starts in it.
+    let mut lines: Vec<(&str, Option<usize>)> = Vec::new();
+    let mut start = 0;
+    let mut next = marks.iter().copied().peekable();
+    for line in out.split_inclusive('\n') {
+        let end = start + line.len();
+        let mut mark = None;
+        while let Some(&m) = next.peek() {
+            if m >= end {
+                break;
+            }
+            if m >= start {
+                mark = Some(m - start);
+            }
+            next.next();
+        }
+        lines.push((line, mark));
+        start = end;
+    }
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let blank = |l: &str| l.trim().is_empty();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while let Some(&(first, _)) = lines.get(i) {
+        // The run of lines that starts here.
+        let mut j = i + 1;
+        while let Some(&(l, _)) = lines.get(j) {
+            if blank(first) || blank(l) || indent(l) != indent(first) {
+                break;
+            }
+            j += 1;
+        }
+        let run = lines.get(i..j).unwrap_or(&[]);
+        let column = run
+            .iter()
+            .filter_map(|(l, m)| m.and_then(|m| l.get(..m)).map(|code| code.chars().count()))
+            .max();
+        for &(l, m) in run {
+            match (m, column) {
+                (Some(m), Some(column)) => {
+                    let code = l.get(..m).unwrap_or(l);
+                    let comment = l.get(m + 1..).unwrap_or("");
+                    result.push_str(code);
+                    for _ in code.chars().count()..column + 2 {
+                        result.push(' ');
+                    }
+                    result.push_str(comment);
+                }
+                _ => result.push_str(l),
+            }
+        }
+        i = j;
+    }
+    result
 }
 
 /// Print one expression.
@@ -34,6 +100,10 @@ struct Printer<'a> {
     comments: &'a [Comment],
     next: usize,
     src: &'a str,
+    /// Where each trailing comment starts in `out` (the space before its `#`).
+    trailing: Vec<usize>,
+    /// The source offset where the last node or comment printed ends.
+    last_end: u32,
 }
 
 const INDENT: &str = "  ";
@@ -45,6 +115,8 @@ impl<'a> Printer<'a> {
             comments,
             next: 0,
             src,
+            trailing: Vec::new(),
+            last_end: 0,
         }
     }
 
@@ -54,30 +126,58 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// Emit every pending comment that starts before `offset`, each on its own line.
+    /// Emit every pending comment that starts before `offset`, each on its own line, and
+    /// the blank lines the source has between the nodes and comments (one at most).
     fn leading(&mut self, offset: u32, level: usize) {
-        while let Some(c) = self.comments.get(self.next) {
-            if c.span.start >= offset {
+        loop {
+            let pending = self
+                .comments
+                .get(self.next)
+                .filter(|c| c.span.start < offset);
+            self.keep_blank(pending.map_or(offset, |c| c.span.start));
+            let Some(c) = pending else {
                 break;
-            }
+            };
             self.indent(level);
             self.out.push('#');
             self.out.push_str(&c.text);
             self.out.push('\n');
+            self.last_end = c.span.end;
             self.next += 1;
+        }
+    }
+
+    /// One blank line where the source has one or more between the last node or comment
+    /// printed and `next` — not right after an opening brace, not before a closing one
+    /// (then the gap holds the `}`), and not twice.
+    fn keep_blank(&mut self, next: u32) {
+        let gap = self
+            .src
+            .get(self.last_end as usize..next as usize)
+            .unwrap_or("");
+        if gap.trim().is_empty()
+            && gap.matches('\n').count() >= 2
+            && !self.out.is_empty()
+            && !self.out.ends_with("{\n")
+            && !self.out.ends_with("\n\n")
+        {
+            self.out.push('\n');
         }
     }
 
     /// After a node that ended at `end`, keep a comment that followed it on the same line.
     fn line_end(&mut self, end: u32) {
+        self.last_end = self.last_end.max(end);
         if let Some(c) = self.comments.get(self.next) {
             let between = self
                 .src
                 .get(end as usize..c.span.start as usize)
                 .unwrap_or("\n");
             if c.trailing && c.span.start >= end && !between.contains('\n') {
+                self.trailing.push(self.out.len());
                 self.out.push_str(" #");
                 self.out.push_str(&c.text);
+                self.last_end = c.span.end;
                 self.next += 1;
             }
         }
@@ -204,10 +304,17 @@ impl<'a> Printer<'a> {
         if let Some(span) = e.sections_span {
             self.clause_start(span.start, 1);
             self.out.push_str("sections {\n");
+            // Quotas in a column: names padded to the longest.
+            let width = e
+                .sections
+                .iter()
+                .map(|s| s.name.name.len())
+                .max()
+                .unwrap_or(0);
             for s in &e.sections {
                 self.clause_start(s.span.start, 2);
                 self.out
-                    .push_str(&format!("{} {}", s.name.name, s.quota.value));
+                    .push_str(&format!("{:width$} {}", s.name.name, s.quota.value));
                 self.line_end(s.span.end);
             }
             self.close(span.end, 1);
@@ -440,6 +547,17 @@ fn expr(out: &mut String, e: &Expr, min: u8) {
             call_args(out, args);
         }
         ExprKind::Unary { op, operand } => match op {
+            // A compound operand keeps its parentheses: `not (a in b)`.
+            UnaryOp::Not
+                if matches!(
+                    operand.kind,
+                    ExprKind::Binary { .. } | ExprKind::Matches { .. } | ExprKind::Exists(_)
+                ) =>
+            {
+                out.push_str("not (");
+                expr(out, operand, 0);
+                out.push(')');
+            }
             UnaryOp::Not => {
                 out.push_str("not ");
                 expr(out, operand, NOT_PRECEDENCE);

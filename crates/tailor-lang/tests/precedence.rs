@@ -83,8 +83,8 @@ fn or_is_below_and() {
 
 #[test]
 fn not_is_below_comparisons() {
-    check("not a == b", "(not (a == b))", "not a == b");
-    check("not (a == b)", "(not (a == b))", "not a == b");
+    check("not a == b", "(not (a == b))", "not (a == b)");
+    check("not (a == b)", "(not (a == b))", "not (a == b)");
     check("(not a) == b", "((not a) == b)", "(not a) == b");
     check("not a and b", "((not a) and b)", "not a and b");
     check("not not a", "(not (not a))", "not not a");
@@ -97,12 +97,12 @@ fn not_is_below_comparisons() {
 
 #[test]
 fn not_is_below_exists() {
-    check("not p exists", "(not (p exists))", "not p exists");
+    check("not p exists", "(not (p exists))", "not (p exists)");
     check("p exists and q", "((p exists) and q)", "p exists and q");
     check(
         "profile.a exists or not profile.b exists",
         "((profile.a exists) or (not (profile.b exists)))",
-        "profile.a exists or not profile.b exists",
+        "profile.a exists or not (profile.b exists)",
     );
 }
 
@@ -110,7 +110,7 @@ fn not_is_below_exists() {
 fn membership_and_matching_are_comparisons() {
     check("x in S and y", "((x in S) and y)", "x in S and y");
     check("x not in S or y", "((x not in S) or y)", "x not in S or y");
-    check("not x in S", "(not (x in S))", "not x in S");
+    check("not x in S", "(not (x in S))", "not (x in S)");
     check(
         "a intersects b and c",
         "((a intersects b) and c)",

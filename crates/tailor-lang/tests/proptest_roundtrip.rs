@@ -420,6 +420,7 @@ fn file() -> impl Strategy<Value = File> {
     prop::collection::vec(item(), 0..7).prop_map(|items| File {
         items,
         comments: Vec::new(),
+        unparsed: Vec::new(),
     })
 }
 

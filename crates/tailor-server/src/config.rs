@@ -27,6 +27,9 @@ struct FileConfig {
     watch: Option<bool>,
     clock: Option<String>,
     clock_frozen: Option<bool>,
+    header_read_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    metrics_token: Option<String>,
     #[serde(default)]
     accounts: BTreeMap<String, FileAccount>,
 }
@@ -54,8 +57,9 @@ pub struct ClockStart {
     pub frozen: bool,
 }
 
-/// The resolved configuration.
-#[derive(Debug, Clone)]
+/// The resolved configuration. Its `Debug` shows no secret (tokens and keys are
+/// `<redacted>`), so that it can be logged.
+#[derive(Clone)]
 pub struct Config {
     /// `listen`: the socket address to bind (port 0 picks a free port).
     pub listen: SocketAddr,
@@ -80,12 +84,26 @@ pub struct Config {
     pub watch: bool,
     /// `clock` and `clock_frozen`: a clock that starts at a given instant.
     pub clock: Option<ClockStart>,
+    /// `header_read_timeout_ms`: how long a connection may take to send its request
+    /// headers, counted from when it opened or from its previous answer (so an idle
+    /// keep-alive connection is closed after it too).
+    pub header_read_timeout: Duration,
+    /// `max_connections`: the most connections open at once (lowered at start to fit the
+    /// file-descriptor limit); further ones wait in the listen queue.
+    pub max_connections: usize,
+    /// `metrics_token`: when set, `/metrics` needs `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
+    /// The configuration file it was read from; `None` for the built-in configuration of
+    /// `tailor serve` without `--config`. The start-up banner names it as where the
+    /// tokens are, instead of printing them.
+    pub file: Option<PathBuf>,
     /// `[accounts.NAME]`, by name.
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
 /// One `[accounts.NAME]` table: a package served at `/wechat/NAME` and `/v1/NAME/…`.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows neither the token nor the AES key.
+#[derive(Clone)]
 pub struct AccountConfig {
     /// The account's name (from the table's key).
     pub name: String,
@@ -133,6 +151,10 @@ impl AccountConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default evaluation budget of a WeChat event.
 pub const DEFAULT_BUDGET_MS: u64 = 2_000;
+/// Default `header_read_timeout_ms`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default `max_connections` (before it is lowered to fit the file-descriptor limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl Config {
     /// Reads and resolves a configuration file; relative paths are relative to the file.
@@ -147,10 +169,12 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        Config::from_toml(&text, &base).map_err(|e| match e {
+        let mut config = Config::from_toml(&text, &base).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("`{}`: {m}", path.display())),
             other => other,
-        })
+        })?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses a configuration; relative paths are resolved against `base`.
@@ -159,7 +183,8 @@ impl Config {
     ///
     /// [`Error::Config`] for TOML errors, unknown keys and invalid values.
     pub fn from_toml(text: &str, base: &Path) -> Result<Config, Error> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let file: FileConfig =
+            toml::from_str(text).map_err(|e| Error::Config(toml_error(text, &e)))?;
         resolve(file, base)
     }
 
@@ -189,6 +214,70 @@ impl Config {
             ..FileConfig::default()
         };
         resolve(file, base)
+    }
+}
+
+/// A TOML error as `line L, column C: message`, without the excerpt of the file that
+/// `toml`'s own message quotes: that line may hold a token.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(at) = e.span().map(|span| span.start) else {
+        return message.to_owned();
+    };
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
+/// Shows `<redacted>` for a secret that is set, `None` otherwise.
+struct Redacted(bool);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 { "Some(<redacted>)" } else { "None" })
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("admin_token", &Redacted(self.admin_token.is_some()))
+            .field("budget", &self.budget)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_import_bytes", &self.max_import_bytes)
+            .field("dedup_ttl", &self.dedup_ttl)
+            .field("watch", &self.watch)
+            .field("clock", &self.clock)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_token", &Redacted(self.metrics_token.is_some()))
+            .field("file", &self.file)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("name", &self.name)
+            .field("package", &self.package)
+            .field("profiles", &self.profiles)
+            .field("catalog", &self.catalog)
+            .field("token", &Redacted(!self.token.is_empty()))
+            .field("app_id", &self.app_id)
+            .field(
+                "encoding_aes_key",
+                &Redacted(self.encoding_aes_key.is_some()),
+            )
+            .field("mode", &self.mode)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("timestamp_window_secs", &self.timestamp_window_secs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,6 +324,21 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
     if file.accounts.is_empty() {
         return Err(Error::Config(
             "no account: add an `[accounts.NAME]` table with at least `package`".to_owned(),
+        ));
+    }
+    let header_read_timeout_ms = file
+        .header_read_timeout_ms
+        .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_MS);
+    if header_read_timeout_ms == 0 {
+        return Err(Error::Config(
+            "header_read_timeout_ms: must be positive (a connection needs time to send its headers)"
+                .to_owned(),
+        ));
+    }
+    let max_connections = file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err(Error::Config(
+            "max_connections: must be positive".to_owned(),
         ));
     }
     let mut accounts = BTreeMap::new();
@@ -300,6 +404,10 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
         store_quick_repair: file.store_quick_repair.unwrap_or(false),
         watch: file.watch.unwrap_or(true),
         clock,
+        header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+        max_connections,
+        metrics_token: file.metrics_token.filter(|t| !t.is_empty()),
+        file: None,
         accounts,
     })
 }
@@ -345,5 +453,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("mode `secret`"), "{e}");
+    }
+
+    #[test]
+    fn debug_and_errors_show_no_secret() {
+        let text = r#"
+            admin_token = "admin-s3cret"
+            metrics_token = "metrics-s3cret"
+            [accounts.q]
+            package = "p"
+            token = "wechat-s3cret"
+            app_id = "wx1"
+            encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+            mode = "safe"
+        "#;
+        let c = Config::from_toml(text, Path::new(".")).unwrap();
+        let debug = format!("{c:?} {c:#?}");
+        for secret in [
+            "admin-s3cret",
+            "metrics-s3cret",
+            "wechat-s3cret",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("<redacted>"), "{debug}");
+        // A syntax error on a token's line is reported by position, not quoted.
+        let e = Config::from_toml("admin_token = \"admin-s3cret\n", Path::new(".")).unwrap_err();
+        let e = e.to_string();
+        assert!(!e.contains("admin-s3cret"), "{e}");
+        assert!(e.contains("line 1, column"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_default_and_must_be_positive() {
+        let c = Config::from_toml(
+            "[accounts.a]\npackage = \"p\"\ntoken = \"t\"",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        for key in ["header_read_timeout_ms", "max_connections"] {
+            let text = format!("{key} = 0\n[accounts.a]\npackage = \"p\"\ntoken = \"t\"");
+            let e = Config::from_toml(&text, Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 }

@@ -37,6 +37,7 @@ pub mod metrics;
 mod preview;
 mod process;
 pub mod reload;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod wechat;
@@ -163,7 +164,25 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// `GET /metrics`; behind `metrics_token` when one is configured.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = &state.config.metrics_token
+        && !api::presents_bearer(&headers, token)
+    {
+        let mut resp = api::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong metrics token (Authorization: Bearer …)",
+        )
+        .into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -171,6 +190,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 /// The HTTP routes over a state.
@@ -218,7 +238,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             api::auth,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(api::json_errors));
     // Readers' pages show personal data: behind the admin token like the API, which a
     // browser may also give as the Basic auth password.
     let preview = Router::new()
@@ -287,8 +308,10 @@ pub async fn start_with_store(
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
     let state = Arc::new(AppState::new(config, clock, store, accounts));
+    // Every open connection holds a descriptor: use all the process may have.
+    let nofile = serve::raise_nofile_limit();
     let listen = state.config.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+    let listener = serve::bind(listen).map_err(|e| {
         Error::Io(std::io::Error::new(
             e.kind(),
             format!("cannot listen on {listen}: {e} (set `listen` in a configuration)"),
@@ -297,13 +320,19 @@ pub async fn start_with_store(
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = serve::Limits {
+        header_read_timeout: state.config.header_read_timeout,
+        max_connections: serve::connection_cap(state.config.max_connections, nofile),
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        nofile,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        "connection limits"
+    );
+    let serve = tokio::spawn(serve::serve(listener, app, limits, async {
+        let _ = rx.await;
+    }));
     let watchers = if state.config.watch {
         reload::watch(&state)
     } else {
@@ -361,17 +390,72 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Quotes `s` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A shell command that prints the value of `key = "…"` of the TOML table `table`
+/// (`None`: the top level) of `file`, for the examples of the banner.
+fn read_key_command(file: &std::path::Path, table: Option<&str>, key: &str) -> String {
+    let file = shell_quote(&file.display().to_string());
+    match table {
+        None => format!("sed -n '/^\\[/q; s/^{key} *= *\"\\(.*\\)\"/\\1/p' {file}"),
+        Some(table) => {
+            let table = table.replace('.', "\\.");
+            format!("sed -n '/^\\[{table}\\]/,/^\\[/s/^{key} *= *\"\\(.*\\)\"/\\1/p' {file}")
+        }
+    }
+}
+
+/// The file `tailor serve` without `--config` keeps its admin token in (mode 0600).
+#[must_use]
+pub fn admin_token_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("admin_token")
+}
+
 /// What to try once the server runs: a curl line for the JSON API, the preview index to
-/// open in a browser (the admin token as the password) and a signed WeChat ENTER request
-/// for the first account (its timestamp is the server clock's now, so it
-/// is valid for the timestamp window, 5 minutes by default).
+/// open in a browser and a WeChat ENTER request for the first account, signed at the
+/// server clock's now (valid for the timestamp window, 5 minutes by default).
+///
+/// It prints no secret: it says where each token is (the configuration file, or the
+/// file of a generated admin token), and the examples read them from there in the shell.
 #[must_use]
 pub fn banner(running: &Running) -> String {
     use std::fmt::Write as _;
     let state = running.state();
+    let config = &state.config;
     let addr = running.addr();
     let mut out = String::new();
     let _ = writeln!(out, "tailor serve: listening on http://{addr}");
+    // Where the secrets are, and a shell command reading each.
+    let (source, admin_cmd) = match &config.file {
+        Some(file) => (
+            format!("in {}", file.display()),
+            read_key_command(file, None, "admin_token"),
+        ),
+        None => {
+            let file = admin_token_file(&config.data_dir);
+            (
+                format!("generated, in {} (mode 0600)", file.display()),
+                format!("cat {}", shell_quote(&file.display().to_string())),
+            )
+        }
+    };
+    match &config.admin_token {
+        Some(_) => {
+            let _ = writeln!(out, "  admin token: {source}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  admin token: none (the JSON API and the preview answer 403)"
+            );
+        }
+    }
+    if config.metrics_token.is_some() {
+        let _ = writeln!(out, "  metrics token: {source}");
+    }
     for (name, account) in &state.accounts {
         let live = account.live.load();
         let _ = writeln!(
@@ -381,41 +465,66 @@ pub fn banner(running: &Running) -> String {
             live.version,
             live.catalog().len()
         );
+        let where_ = match &config.file {
+            Some(file) => format!("[accounts.{name}] of {}", file.display()),
+            None => "built in (the example's)".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "  WeChat URL: http://{addr}/wechat/{name}  (token `{}`, {} mode)",
-            account.config.token,
+            "  WeChat URL: http://{addr}/wechat/{name}  ({} mode; token {where_})",
             format!("{:?}", account.config.mode).to_lowercase()
         );
     }
     if let Some((name, account)) = state.accounts.iter().next() {
         let user = "li-daye";
         let _ = writeln!(out, "try:");
-        if let Some(token) = &state.config.admin_token {
+        if config.admin_token.is_some() {
             let _ = writeln!(
                 out,
-                "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/v1/{name}/users/{user}/digest"
+                "  curl -s -H \"Authorization: Bearer $({admin_cmd})\" http://{addr}/v1/{name}/users/{user}/digest"
             );
             let _ = writeln!(
                 out,
-                "  in a browser: http://{addr}/preview/{name}  (the readers' pages; any user name, password `{token}`)"
+                "  in a browser: http://{addr}/preview/{name}  (the readers' pages; any user name, the admin token as the password)"
             );
         }
-        let now = state.clock.unix_secs();
-        let nonce = "12345";
-        let xml = format!(
-            "<xml><ToUserName><![CDATA[gh_{name}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[ENTER]]></Event></xml>"
-        );
-        if let Ok(push) = account.callback.simulate_push(&xml, now, nonce) {
+        if account.config.mode == tailor_wechat::Mode::Plain {
+            // The signature is sha1 of the sorted token, timestamp and nonce: computed in
+            // the shell from the token where it is kept.
+            let token_cmd = match &config.file {
+                Some(file) => read_key_command(file, Some(&format!("accounts.{name}")), "token"),
+                None => "echo tailor".to_owned(),
+            };
+            let now = state.clock.unix_secs();
+            let nonce = "12345";
+            let xml = format!(
+                "<xml><ToUserName><![CDATA[gh_{name}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[ENTER]]></Event></xml>"
+            );
             let _ = writeln!(
                 out,
-                "  curl -s -X POST 'http://{addr}/wechat/{name}?{}' --data '{}'",
-                push.query.to_query_string(),
-                push.body
+                "  sig=$(printf '%s\\n' \"$({token_cmd})\" {now} {nonce} | LC_ALL=C sort | tr -d '\\n' | sha1sum | cut -c1-40)"
+            );
+            let _ = writeln!(
+                out,
+                "  curl -s -X POST \"http://{addr}/wechat/{name}?signature=$sig&timestamp={now}&nonce={nonce}\" --data '{xml}'"
             );
         }
     }
-    let _ = writeln!(out, "  curl -s http://{addr}/metrics");
+    match config.metrics_token {
+        Some(_) => {
+            let cmd = match &config.file {
+                Some(file) => read_key_command(file, None, "metrics_token"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  curl -s -H \"Authorization: Bearer $({cmd})\" http://{addr}/metrics"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  curl -s http://{addr}/metrics");
+        }
+    }
     out
 }
 
@@ -435,6 +544,35 @@ fn random_token() -> Result<String, Error> {
         .collect())
 }
 
+/// The admin token of the built-in configuration: the one in [`admin_token_file`] when
+/// there is one, else a new random one written there (mode 0600 on Unix).
+///
+/// # Errors
+///
+/// The file cannot be read or written.
+pub fn stored_admin_token(data_dir: &std::path::Path) -> Result<String, Error> {
+    use std::io::Write as _;
+    let path = admin_token_file(data_dir);
+    let cannot =
+        |e: std::io::Error| Error::Config(format!("admin token file `{}`: {e}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => std::fs::remove_file(&path).map_err(cannot)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(cannot)?;
+    let token = random_token()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(cannot)?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .map_err(cannot)?;
+    Ok(token)
+}
+
 /// `tailor serve [--config FILE]`: loads the configuration (or the default one: the
 /// example package below the current directory), serves until Ctrl-C or SIGTERM.
 ///
@@ -445,7 +583,12 @@ pub fn serve_main(config_path: Option<&std::path::Path>) -> Result<(), Error> {
     init_logging();
     let config = match config_path {
         Some(path) => Config::load(path)?,
-        None => Config::default_qianjiang(std::path::Path::new("."), random_token()?)?,
+        None => {
+            // The admin token is kept in a file only its owner reads, never printed.
+            let base = std::path::Path::new(".");
+            let data_dir = Config::default_qianjiang(base, String::new())?.data_dir;
+            Config::default_qianjiang(base, stored_admin_token(&data_dir)?)?
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

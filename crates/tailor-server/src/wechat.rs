@@ -126,6 +126,19 @@ pub fn to_event(inbound: &Inbound, at: Timestamp) -> Option<Event> {
     })
 }
 
+/// The metrics `kind` of a message no rule answers: its type when `tailor-wechat` knows
+/// it, else `other` (never the sender's `MsgType` or `Event` as sent).
+fn skipped_kind(inbound: &Inbound) -> &'static str {
+    match &inbound.kind {
+        Kind::Message(Message::Image { .. }) => "image",
+        Kind::Message(Message::Voice { .. }) => "voice",
+        Kind::Message(Message::Video { .. }) => "video",
+        Kind::Message(Message::ShortVideo { .. }) => "shortvideo",
+        Kind::Message(Message::Link { .. }) => "link",
+        _ => "other",
+    }
+}
+
 /// The passive reply for an outcome: a digest as news (the first item is the large
 /// card), anything else `success`.
 #[must_use]
@@ -162,19 +175,25 @@ pub(crate) async fn receive(
         Ok(inbound) => inbound,
         Err(e) => return refuse(&state, &account, &e),
     };
+    if let Some(problem) = crate::api::user_id_problem(&inbound.from_user_name) {
+        state.metrics.rejected(&account, 400);
+        tracing::info!(
+            account,
+            status = 400,
+            problem,
+            "wechat request refused: FromUserName"
+        );
+        return text(StatusCode::BAD_REQUEST, format!("FromUserName {problem}"));
+    }
     let Some(event) = to_event(&inbound, state.clock.event_time()) else {
-        let kind = inbound
-            .event_name()
-            .unwrap_or(&inbound.msg_type)
-            .to_lowercase();
-        state
-            .metrics
-            .event(&account, &kind, "skipped", std::time::Duration::ZERO);
+        state.metrics.event(
+            &account,
+            skipped_kind(&inbound),
+            "skipped",
+            std::time::Duration::ZERO,
+        );
         return xml(SUCCESS.to_owned());
     };
-    if inbound.from_user_name.is_empty() {
-        return text(StatusCode::BAD_REQUEST, "FromUserName is empty");
-    }
     let user = inbound.from_user_name.clone();
     let dedup = format!("wechat|{}", inbound.dedup_key());
     let callback = acct.callback.clone();

@@ -110,6 +110,7 @@ impl Checker<'_> {
             ExprKind::Field { root, path } => self.field(*root, path, e.span, ctx),
             ExprKind::Name(n) => match self.segment_index.get(n.name.as_str()) {
                 Some(&i) => (CExpr::Segment(i), Ty::Bool),
+                None if self.unparsed(ast::ItemKeyword::Segment, Some(&n.name)) => any(),
                 None => {
                     let mut d = Diagnostic::error(
                         "tailor::unknown_name",
@@ -325,6 +326,18 @@ impl Checker<'_> {
                         };
                         (c, ty)
                     }
+                    // The schema did not parse: its fields are unknown, not absent.
+                    None if self.unparsed(
+                        if root == Root::Profile {
+                            ast::ItemKeyword::Profile
+                        } else {
+                            ast::ItemKeyword::Content
+                        },
+                        None,
+                    ) =>
+                    {
+                        any
+                    }
                     None => {
                         let names: Vec<String> = schema.names().map(str::to_owned).collect();
                         let kind = if root == Root::Profile {
@@ -506,6 +519,9 @@ impl Checker<'_> {
             compiled.push((c, t, a.span));
         }
         let Some(&si) = self.script_index.get(&script.name) else {
+            if self.unparsed(ast::ItemKeyword::Script, Some(&script.name)) {
+                return any;
+            }
             let names: Vec<&str> = self.script_index.keys().map(String::as_str).collect();
             let mut d = Diagnostic::error(
                 "tailor::unknown_script",

@@ -171,6 +171,8 @@ impl Checker<'_> {
                 slot,
                 self.profile.field(slot).map_or(Ty::Any, |f| f.ty.into()),
             )),
+            // The profile did not parse: its fields are unknown, not absent.
+            None if self.unparsed(ast::ItemKeyword::Profile, None) => None,
             None => {
                 let mut d = Diagnostic::error(
                     "tailor::unknown_field",

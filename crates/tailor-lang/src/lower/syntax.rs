@@ -2,6 +2,7 @@
 //! the author's words, what was found, and, for common slips, how to fix it.
 
 use super::Rule;
+use crate::ast::Unparsed;
 use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span};
 
@@ -18,8 +19,36 @@ pub(super) fn syntax_error(
             InputLocation::Pos(p) => p,
             InputLocation::Span((s, _)) => s,
         };
+    let rest = src.get(pos..).unwrap_or("");
+    // `2.25h` in an expression fails after `2`, at `.25h`: look from the number's start.
+    let before = src.get(..pos).unwrap_or("");
+    let number = pos - (before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len());
+    if let Some(d) = fractional_duration(file, number, src.get(number..).unwrap_or("")) {
+        return d;
+    }
+    let after_digit = number < pos;
     // What follows in the whole file: the end of a chunk is not the end of the file.
     let found = found_token(src, pos);
+    if let Some(digits) = rest
+        .strip_prefix('.')
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .filter(|d| !d.is_empty() && !after_digit)
+    {
+        let written = format!(".{digits}");
+        return Diagnostic::error(
+            "tailor::syntax",
+            format!("`{written}` is not a number: a float needs a digit before the point"),
+        )
+        .at(
+            Span::new(file, pos, pos + written.len()),
+            "no digit before the point",
+        )
+        .help(format!("write `0{written}`"));
+    }
     let span = Span::new(file, pos, pos + found.len());
     let found_desc = if found.is_empty() {
         "end of file".to_owned()
@@ -47,6 +76,129 @@ pub(super) fn syntax_error(
         d = d.help(h);
     }
     d
+}
+
+/// `1.5d` where a duration (or any expression) was expected: durations are whole numbers
+/// of a unit; say so, with the same length in a smaller unit when there is one.
+fn fractional_duration(file: FileId, pos: usize, rest: &str) -> Option<Diagnostic> {
+    let whole: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let after = rest.get(whole.len()..)?.strip_prefix('.')?;
+    let frac: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let unit = after.get(frac.len()..)?.chars().next()?;
+    let tail = after.get(frac.len() + 1..).unwrap_or("");
+    const UNITS: [(char, u64); 5] = [
+        ('w', 604_800),
+        ('d', 86_400),
+        ('h', 3_600),
+        ('m', 60),
+        ('s', 1),
+    ];
+    let secs_per = UNITS.iter().find(|(u, _)| *u == unit)?.1;
+    if whole.is_empty()
+        || frac.is_empty()
+        || tail.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let written = format!("{whole}.{frac}{unit}");
+    // The length in seconds, when it is a whole number of them.
+    let denominator = 10u64.checked_pow(u32::try_from(frac.len()).ok()?)?;
+    let numerator = format!("{whole}{frac}")
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(secs_per)?;
+    let exact = (numerator % denominator == 0).then(|| numerator / denominator);
+    let better = exact.and_then(|secs| {
+        UNITS
+            .iter()
+            .find(|(_, n)| secs % n == 0)
+            .map(|(u, n)| format!("{}{u}", secs / n))
+    });
+    let help = match better {
+        Some(b) => {
+            format!("write `{b}`: a duration is a whole number of `s`, `m`, `h`, `d` or `w`")
+        }
+        None => "use a smaller unit: a duration is a whole number of `s`, `m`, `h`, `d` or `w`"
+            .to_owned(),
+    };
+    Some(
+        Diagnostic::error(
+            "tailor::syntax",
+            format!("durations are whole numbers, found `{written}`"),
+        )
+        .at(
+            Span::new(file, pos, pos + written.len()),
+            "a fraction of a unit",
+        )
+        .help(help),
+    )
+}
+
+/// A chunk (one item, as the recovery splits the file) that ends where a clause or its
+/// `}` should come, and is followed by another item: the author forgot the `}`. `chunk`
+/// is the failed chunk's range when another item follows it.
+pub(super) fn unclosed_item(
+    file: FileId,
+    src: &str,
+    chunk: Option<(usize, usize)>,
+    head: Option<&Unparsed>,
+    e: &pest::error::Error<Rule>,
+) -> Option<Diagnostic> {
+    use pest::error::{ErrorVariant, InputLocation};
+    let (start, end) = chunk?;
+    let head = head?;
+    let ErrorVariant::ParsingError { positives, .. } = &e.variant else {
+        return None;
+    };
+    // An expression left unfinished before the next item has its own message.
+    if positives.iter().any(|r| EXPRESSION_ONLY.contains(r)) {
+        return None;
+    }
+    let pos = start
+        + match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
+    // Nothing but blank lines and comments between the error and the next item.
+    let between = src.get(pos..end)?;
+    if !between.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    }) {
+        return None;
+    }
+    let next = found_token(src, end);
+    let keyword = head.keyword.name();
+    let what = match &head.name {
+        Some(n) => format!("`{keyword} {n}`"),
+        None => format!("this `{keyword}`"),
+    };
+    // Where the unclosed item starts: its keyword, after any comments.
+    let mut opened = None;
+    let mut offset = start;
+    for line in src.get(start..end)?.split_inclusive('\n') {
+        let t = line.trim_start();
+        if !t.is_empty() && !t.starts_with('#') {
+            let at = offset + (line.len() - t.len());
+            opened = Some(Span::new(file, at, at + keyword.len()));
+            break;
+        }
+        offset += line.len();
+    }
+    let mut d = Diagnostic::error(
+        "tailor::syntax",
+        format!("{what} is not closed: expected `}}` before the next item"),
+    )
+    .at(
+        Span::new(file, end, end + next.len()),
+        "the next item starts here",
+    );
+    if let Some(o) = opened {
+        d = d.also(o, "this item has no closing `}`");
+    }
+    Some(d.help(format!(
+        "add the missing `}}` at the end of {what}; a line that starts with an item keyword always starts a new item"
+    )))
 }
 
 /// The token at `pos`: a word, a number, or one character; "" at the end of input.
@@ -234,11 +386,9 @@ fn fallback_help(positives: &[Rule], found: &str, next_item: bool, expected: &st
     } else if word && !found.is_ascii() && positives.iter().any(|r| EXPRESSION_ONLY.contains(r)) {
         // Names are ASCII: a word in other letters is text that lost its quotes.
         format!("put text in double quotes: `\"{found}\"`")
-    } else if let Some(s) = expected
-        .strip_prefix('`')
-        .and_then(|e| e.strip_suffix('`'))
-        .filter(|_| word)
-        .and_then(|e| crate::diagnostic::suggest(found, [e]))
+    } else if let Some(s) = Some(keywords(positives))
+        .filter(|_| word && !crate::KEYWORDS.contains(&found))
+        .and_then(|k| crate::diagnostic::suggest(found, k.iter().copied()))
     {
         format!("did you mean `{s}`?")
     } else if positives.contains(&Rule::EOI) {
@@ -246,4 +396,52 @@ fn fallback_help(positives: &[Rule], found: &str, next_item: bool, expected: &st
     } else {
         format!("write {expected} here")
     }
+}
+
+/// The keywords that would have been accepted where `positives` were expected: a clause
+/// or item is named by its first keyword.
+fn keywords(positives: &[Rule]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for r in positives {
+        let k = match r {
+            Rule::ed_title => "title",
+            Rule::ed_timezone => "timezone",
+            Rule::ed_max => "max",
+            Rule::ed_min => "min",
+            Rule::ed_sections => "sections",
+            Rule::ed_repeat => "repeat",
+            Rule::ed_fallback => "fallback",
+            Rule::cap => "cap",
+            Rule::rule_on => "on",
+            Rule::rule_priority => "priority",
+            Rule::rule_when | Rule::learn_when => "when",
+            Rule::pick => "pick",
+            Rule::drop => "drop",
+            Rule::pick_where => "where",
+            Rule::pick_order => "order",
+            Rule::st_set => "set",
+            Rule::st_unset => "unset",
+            Rule::st_add => "add",
+            Rule::st_remove => "remove",
+            Rule::st_incr => "incr",
+            Rule::profile_schema => "profile",
+            Rule::content_schema => "content",
+            Rule::edition => "edition",
+            Rule::segment => "segment",
+            Rule::script => "script",
+            Rule::rule => "rule",
+            Rule::learn => "learn",
+            other => match crate::KEYWORDS
+                .iter()
+                .find(|k| format!("{other:?}").strip_prefix("kw_") == Some(**k))
+            {
+                Some(k) => k,
+                None => continue,
+            },
+        };
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
 }
