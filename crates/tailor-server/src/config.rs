@@ -23,6 +23,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_import_bytes: Option<usize>,
     dedup_ttl_secs: Option<u64>,
+    store_quick_repair: Option<bool>,
     watch: Option<bool>,
     clock: Option<String>,
     clock_frozen: Option<bool>,
@@ -76,6 +77,9 @@ pub struct Config {
     pub max_import_bytes: usize,
     /// `dedup_ttl_secs`: how long the first reply to a WeChat delivery is kept for retries.
     pub dedup_ttl: Duration,
+    /// `store_quick_repair`: commit in redb's quick-repair mode (fast restart after a
+    /// crash, slower commits). Default `false`.
+    pub store_quick_repair: bool,
     /// `watch`: reload a package when its files change.
     pub watch: bool,
     /// `clock` and `clock_frozen`: a clock that starts at a given instant.
@@ -397,6 +401,7 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
         max_body_bytes: file.max_body_bytes.unwrap_or(1 << 20),
         max_import_bytes: file.max_import_bytes.unwrap_or(256 << 20),
         dedup_ttl: Duration::from_secs(file.dedup_ttl_secs.unwrap_or(3_600)),
+        store_quick_repair: file.store_quick_repair.unwrap_or(false),
         watch: file.watch.unwrap_or(true),
         clock,
         header_read_timeout: Duration::from_millis(header_read_timeout_ms),

@@ -293,7 +293,10 @@ pub async fn start_with_store(
     let (store, accounts) = tokio::task::spawn_blocking(move || {
         let store: Arc<dyn Store> = match store {
             Some(store) => store,
-            None => Arc::new(RedbStore::open(&setup_config.data_dir)?),
+            None => Arc::new(RedbStore::open_with(
+                &setup_config.data_dir,
+                setup_config.store_quick_repair,
+            )?),
         };
         let mut accounts = BTreeMap::new();
         for (name, account) in &setup_config.accounts {
@@ -335,18 +338,7 @@ pub async fn start_with_store(
     } else {
         Vec::new()
     };
-    let mut background = Vec::new();
-    let pruner_state = Arc::clone(&state);
-    background.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let state = Arc::clone(&pruner_state);
-            let ttl = i64::try_from(state.config.dedup_ttl.as_secs()).unwrap_or(i64::MAX);
-            let before = state.clock.now().as_second().saturating_sub(ttl);
-            let _ = tokio::task::spawn_blocking(move || state.store.expire_replies(before)).await;
-        }
-    }));
+    let background = vec![tokio::spawn(expire_replies(Arc::clone(&state)))];
     tracing::info!(%addr, accounts = state.accounts.len(), "tailor serve ready");
     Ok(Running {
         addr,
@@ -356,6 +348,33 @@ pub async fn start_with_store(
         background,
         watchers,
     })
+}
+
+/// Most stored replies deleted in one commit: small enough that the events' commits,
+/// queued in the store's writer between two batches, never wait long.
+const EXPIRE_BATCH: usize = 1_000;
+
+/// Deletes expired replies every 10 s, in batches of at most [`EXPIRE_BATCH`], one
+/// after the other until none is left.
+async fn expire_replies(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        loop {
+            let state = Arc::clone(&state);
+            let now = state.clock.now().as_second();
+            match tokio::task::spawn_blocking(move || state.store.expire_replies(now, EXPIRE_BATCH))
+                .await
+            {
+                Ok(Ok(n)) if n >= EXPIRE_BATCH as u64 => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reply expiry failed");
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Installs the log subscriber (`TAILOR_LOG` or `RUST_LOG` filter, default `info`).

@@ -28,7 +28,8 @@ pub(crate) struct Job {
     pub account: Arc<Account>,
     pub user: String,
     pub event: Event,
-    /// The delivery's key (retries of it get the stored answer); `None` for none.
+    /// The delivery's key among the user's deliveries (the same user's retries of it get
+    /// the stored answer); `None` for none.
     pub dedup: Option<String>,
     /// `false` for a dry run: nothing is stored.
     pub record: bool,
@@ -239,8 +240,17 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
     } = job;
     let name = account.name.as_str();
     if let Some(key) = &dedup
-        && let Some(stored) = state.store.reply(name, key)?
+        && let Some(stored) = state.store.reply(name, &user, key)?
+        // Kept past its time only until expiry gets to it: no longer a retry's answer.
+        && stored.until >= state.clock.now().as_second()
     {
+        // The store keys replies by recipient; a record that says otherwise is never
+        // replayed (a personal digest goes to nobody but its reader).
+        if stored.user != user {
+            return Err(EventError::Internal(format!(
+                "the reply stored for `{user}` under `{key}` names another recipient"
+            )));
+        }
         state.metrics.replayed(name);
         return Ok(Handled {
             replayed: true,
@@ -315,13 +325,18 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         label = "over_budget".into();
     }
     if let Some(key) = &dedup {
+        let now = state.clock.now().as_second();
+        let ttl = i64::try_from(state.config.dedup_ttl.as_secs()).unwrap_or(i64::MAX);
         writes.push(Write::PutReply {
             account: name.to_owned(),
+            user: user.clone(),
             key: key.clone(),
             reply: StoredReply {
+                user: user.clone(),
                 body: body.clone(),
                 outcome: label.clone(),
-                at: state.clock.now().as_second(),
+                at: now,
+                until: now.saturating_add(ttl),
             },
         });
     }

@@ -9,7 +9,7 @@ mod redb_store;
 use serde::{Deserialize, Serialize};
 use tailor_engine::Delivery;
 
-pub use redb_store::RedbStore;
+pub use redb_store::{RedbStore, TableSize};
 
 /// A JSON object: a profile or a block as stored.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
@@ -20,14 +20,27 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 pub struct StoreError(pub String);
 
 /// The first reply given to one delivery, kept so that retries get exactly it.
+///
+/// Replies are keyed by account, recipient and dedup key: a retry is recognised only
+/// when it comes from the same user, and a stored reply is only ever replayed to the
+/// user it was sent to (`user`, checked again on replay).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredReply {
+    /// The user the reply was sent to (the delivery's sender).
+    #[serde(default)]
+    pub user: String,
     /// The response body as sent.
     pub body: String,
     /// The outcome it came from (`digest`, `quiet`, `empty`, `skipped`, `over_budget`).
     pub outcome: String,
-    /// Unix seconds (server clock) when it was stored; replies expire after the TTL.
+    /// Unix seconds (server clock) when it was stored.
     pub at: i64,
+    /// Unix seconds (server clock) until which it is kept: the stored time plus the
+    /// dedup TTL. A store with native expiry (Redis) makes it the record's TTL; the
+    /// embedded store deletes it in [`Store::expire_replies`]. A reply read after this
+    /// time is not a retry's answer.
+    #[serde(default)]
+    pub until: i64,
 }
 
 /// One change. A [`Store::apply`] call applies a list of them atomically.
@@ -49,9 +62,10 @@ pub enum Write {
         user: String,
         before: i64,
     },
-    /// Keeps the reply to a delivery under its dedup key.
+    /// Keeps the reply to a user's delivery under its dedup key.
     PutReply {
         account: String,
+        user: String,
         key: String,
         reply: StoredReply,
     },
@@ -121,12 +135,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Storage failures.
     fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError>;
 
-    /// The reply kept under a dedup key.
+    /// The reply kept for `user`'s delivery under a dedup key (never another user's).
     ///
     /// # Errors
     ///
     /// Storage failures.
-    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError>;
+    fn reply(
+        &self,
+        account: &str,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<StoredReply>, StoreError>;
 
     /// Applies `writes` atomically and durably.
     ///
@@ -135,12 +154,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Storage failures; then nothing was written.
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// Deletes the replies stored before `before` (Unix seconds); returns how many.
+    /// Deletes at most `max` of the replies kept until before `now` (Unix seconds),
+    /// those that expired first first, in one short commit; returns how many. Callers
+    /// repeat while it returns `max`, so that a large backlog is deleted in small steps
+    /// between other writes rather than in one long transaction that stalls them. A
+    /// store whose records expire by themselves (e.g. Redis TTLs) returns 0.
     ///
     /// # Errors
     ///
     /// Storage failures.
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError>;
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError>;
 
     /// Finishes pending writes and releases the store (shutdown). Later writes fail.
     fn close(&self) {}

@@ -307,14 +307,14 @@ impl Store for SlowStore {
         std::thread::sleep(std::time::Duration::from_millis(300));
         self.0.history(a, u)
     }
-    fn reply(&self, a: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
-        self.0.reply(a, k)
+    fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
+        self.0.reply(a, u, k)
     }
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.0.apply(writes)
     }
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
-        self.0.expire_replies(before)
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
+        self.0.expire_replies(now, max)
     }
 }
 

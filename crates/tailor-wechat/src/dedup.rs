@@ -7,7 +7,8 @@ use crate::inbound::{Inbound, Kind};
 
 /// Identifies one delivery across WeChat's retries.
 ///
-/// * messages: `MsgId`;
+/// * messages: `FromUserName` + `MsgId` (a `MsgId` is meant to be unique, but a
+///   collision or a buggy upstream must never hand one reader's reply to another);
 /// * events (and the rare message without `MsgId`): `FromUserName` + `CreateTime` +
 ///   `Event` (or `MsgType`) + `EventKey`.
 ///
@@ -17,8 +18,10 @@ use crate::inbound::{Inbound, Kind};
 /// documentation for the full rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DedupKey {
-    /// A message, keyed by `MsgId`.
+    /// A message, keyed by its sender and `MsgId`.
     Message {
+        /// `FromUserName`.
+        from_user_name: String,
         /// `MsgId`.
         msg_id: u64,
     },
@@ -40,7 +43,10 @@ impl Inbound {
     #[must_use]
     pub fn dedup_key(&self) -> DedupKey {
         match (&self.kind, self.msg_id) {
-            (Kind::Message(_), Some(msg_id)) => DedupKey::Message { msg_id },
+            (Kind::Message(_), Some(msg_id)) => DedupKey::Message {
+                from_user_name: self.from_user_name.clone(),
+                msg_id,
+            },
             (Kind::Message(_), None) => DedupKey::Event {
                 from_user_name: self.from_user_name.clone(),
                 create_time: self.create_time,
@@ -68,12 +74,19 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, part: &str) -> fmt::Result {
     Ok(())
 }
 
-/// A single-string form, e.g. for a cache key: `msg|<MsgId>` or
+/// A single-string form, e.g. for a cache key: `msg|<FromUserName>|<MsgId>` or
 /// `event|<FromUserName>|<CreateTime>|<Event>|<EventKey>` with `|` and `\` escaped.
 impl fmt::Display for DedupKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DedupKey::Message { msg_id } => write!(f, "msg|{msg_id}"),
+            DedupKey::Message {
+                from_user_name,
+                msg_id,
+            } => {
+                f.write_str("msg|")?;
+                write_escaped(f, from_user_name)?;
+                write!(f, "|{msg_id}")
+            }
             DedupKey::Event {
                 from_user_name,
                 create_time,
@@ -100,8 +113,18 @@ mod tests {
     #[test]
     fn keys() {
         let msg = parse_inbound("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>5</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>42</MsgId></xml>").unwrap();
-        assert_eq!(msg.dedup_key(), DedupKey::Message { msg_id: 42 });
-        assert_eq!(msg.dedup_key().to_string(), "msg|42");
+        assert_eq!(
+            msg.dedup_key(),
+            DedupKey::Message {
+                from_user_name: "b".into(),
+                msg_id: 42
+            }
+        );
+        assert_eq!(msg.dedup_key().to_string(), "msg|b|42");
+        // The same MsgId from another sender is another delivery.
+        let other = parse_inbound("<xml><ToUserName>a</ToUserName><FromUserName>c</FromUserName><CreateTime>5</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>42</MsgId></xml>").unwrap();
+        assert_ne!(other.dedup_key(), msg.dedup_key());
+        assert_eq!(other.dedup_key().to_string(), "msg|c|42");
         let event = parse_inbound("<xml><ToUserName>a</ToUserName><FromUserName>b|c</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>K</EventKey></xml>").unwrap();
         assert_eq!(event.dedup_key().to_string(), "event|b\\|c|5|CLICK|K");
         let bare = parse_inbound("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>unsubscribe</Event></xml>").unwrap();

@@ -107,8 +107,9 @@
 //! # Deduplication: WeChat retries
 //!
 //! When WeChat gets no answer within 5 seconds it sends the same push again, up to three
-//! times. [`Inbound::dedup_key`] identifies a delivery across those copies: `MsgId` for
-//! messages; `FromUserName` + `CreateTime` + `Event` + `EventKey` for events. A host must:
+//! times. [`Inbound::dedup_key`] identifies a delivery across those copies: the sender's
+//! `FromUserName` and `MsgId` for messages (so that a colliding `MsgId` never hands one
+//! reader's reply to another); `FromUserName` + `CreateTime` + `Event` + `EventKey` for events. A host must:
 //!
 //! 1. look the key up in a cache shared by all its workers, kept a few minutes (retries
 //!    arrive within about 15 s);

@@ -95,6 +95,7 @@ fn text() {
     assert_eq!(
         inbound.dedup_key(),
         DedupKey::Message {
+            from_user_name: "fromUser".to_owned(),
             msg_id: 1_234_567_890_123_456
         }
     );

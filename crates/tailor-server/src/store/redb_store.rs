@@ -1,6 +1,8 @@
 //! The embedded store: one redb file. Writes go through one writer thread that commits
 //! the changes of every waiting caller in one durable transaction (group commit), so
 //! concurrent events share an fsync while each caller's list of writes stays atomic.
+//! Reply expiry goes through the same thread, in bounded batches queued among the
+//! writes, so that no commit is long and none waits behind a long one.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -8,7 +10,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use tailor_engine::Delivery;
 
 use super::{JsonMap, Store, StoreError, StoredReply, Write};
@@ -19,10 +23,40 @@ const PROFILES: TableDefinition<(&str, &str), &str> = TableDefinition::new("prof
 const BLOCKS: TableDefinition<(&str, &str), &str> = TableDefinition::new("blocks");
 /// (account, user, sequence) → delivery JSON.
 const HISTORY: TableDefinition<(&str, &str, u64), &str> = TableDefinition::new("history");
-/// (account, dedup key) → stored reply JSON.
-const REPLIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("replies");
-/// (stored at, account, dedup key) → 0: the replies by age, for expiry.
-const REPLY_AGES: TableDefinition<(i64, &str, &str), u8> = TableDefinition::new("reply_ages");
+/// (account, recipient, dedup key) → stored reply (a format byte, then the record).
+const REPLIES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("replies_v2");
+/// (kept until, account, recipient, dedup key) → 0: the replies by expiry, so that
+/// expiry reads only the expired ones.
+const REPLY_AGES: TableDefinition<(i64, &str, &str, &str), u8> =
+    TableDefinition::new("reply_ages_v2");
+/// The tables of stores written before replies were keyed by recipient: dropped on
+/// opening (they only serve retries within the dedup TTL).
+const OLD_REPLIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("replies");
+const OLD_REPLY_AGES: TableDefinition<(i64, &str, &str), u8> = TableDefinition::new("reply_ages");
+/// The format byte of a reply record stored as JSON (read, no longer written).
+const REPLY_JSON: u8 = 0;
+/// The format byte of a reply record stored compactly: the length of the record's
+/// JSON without its body (4 bytes, big-endian), that JSON, then the body compressed
+/// with raw deflate. A news reply's XML repeats its tags and URL prefixes: it keeps
+/// about a quarter to a third of its bytes (BENCHMARKS.md, "Store: reply size and
+/// recovery").
+const REPLY_DEFLATE: u8 = 1;
+/// Deflate's level for reply bodies (miniz's default: most of level 9's gain, faster).
+const DEFLATE_LEVEL: u8 = 6;
+/// The most bytes a stored body inflates to (a reply is well under WeChat's 2 MB
+/// limits); a corrupted record fails instead of growing without bound.
+const MAX_BODY: usize = 4 << 20;
+
+/// A reply record without its body (stored beside the compressed body).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReplyMeta {
+    #[serde(default)]
+    user: String,
+    outcome: String,
+    at: i64,
+    #[serde(default)]
+    until: i64,
+}
 /// "next_seq" → the next history sequence number.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -33,7 +67,31 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-type Job = (Vec<Write>, SyncSender<Result<(), StoreError>>);
+/// A write transaction, in quick-repair mode when `quick`: each commit then also
+/// saves the allocator state (and commits in two phases), so that opening the file
+/// after a crash does not walk every table to rebuild it. On a store of a million
+/// deliveries that walk keeps `/healthz` down for about 14 s, quick repair for
+/// 0.04 s, at the price of slower commits (about 1,000 instead of 2,500 durable
+/// ENTERs a second from 16 clients): BENCHMARKS.md, "Store: reply size and recovery".
+fn begin_write(db: &Database, quick: bool) -> Result<redb::WriteTransaction, StoreError> {
+    let mut txn = db.begin_write().map_err(err)?;
+    txn.set_quick_repair(quick);
+    Ok(txn)
+}
+
+type Done<T> = SyncSender<Result<T, StoreError>>;
+
+/// What the writer thread is asked to do.
+enum Job {
+    /// One caller's writes (grouped with other callers' into one commit).
+    Writes(Vec<Write>, Done<()>),
+    /// One bounded expiry batch, committed on its own.
+    Expire {
+        now: i64,
+        max: usize,
+        done: Done<u64>,
+    },
+}
 
 /// The redb store. Dropping it finishes the pending writes and closes the file.
 #[derive(Debug)]
@@ -52,13 +110,24 @@ impl RedbStore {
     ///
     /// I/O and database errors (including another process holding the file).
     pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
+        RedbStore::open_with(dir, false)
+    }
+
+    /// [`open`](Self::open), committing in redb's quick-repair mode when
+    /// `quick_repair` (`store_quick_repair`): a restart after a crash is almost
+    /// instant instead of a walk of the whole file, and every commit is slower.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with(dir: &Path, quick_repair: bool) -> Result<RedbStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError(format!("cannot create `{}`: {e}", dir.display())))?;
         let path = dir.join("tailor.redb");
         let db = Database::create(&path)
             .map_err(|e| StoreError(format!("cannot open `{}`: {e}", path.display())))?;
         // Create every table so that readers never meet a missing one.
-        let txn = db.begin_write().map_err(err)?;
+        let txn = begin_write(&db, quick_repair)?;
         {
             txn.open_table(PROFILES).map_err(err)?;
             txn.open_table(BLOCKS).map_err(err)?;
@@ -66,6 +135,8 @@ impl RedbStore {
             txn.open_table(REPLIES).map_err(err)?;
             txn.open_table(REPLY_AGES).map_err(err)?;
             txn.open_table(META).map_err(err)?;
+            txn.delete_table(OLD_REPLIES).map_err(err)?;
+            txn.delete_table(OLD_REPLY_AGES).map_err(err)?;
         }
         txn.commit().map_err(err)?;
         let db = Arc::new(db);
@@ -73,7 +144,7 @@ impl RedbStore {
         let writer_db = Arc::clone(&db);
         let writer = std::thread::Builder::new()
             .name("tailor-store-writer".into())
-            .spawn(move || writer_loop(&writer_db, &rx))
+            .spawn(move || writer_loop(&writer_db, &rx, quick_repair))
             .map_err(err)?;
         Ok(RedbStore {
             db: Mutex::new(Some(db)),
@@ -98,46 +169,118 @@ impl RedbStore {
     }
 }
 
+/// What one table holds (for measurements: `examples/store_bench.rs`).
+#[derive(Debug, Clone)]
+pub struct TableSize {
+    /// The table's name.
+    pub name: String,
+    /// Its entries.
+    pub entries: u64,
+    /// The bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// The bytes of its tree's own bookkeeping.
+    pub metadata_bytes: u64,
+    /// The bytes of its pages left unused.
+    pub fragmented_bytes: u64,
+}
+
+impl RedbStore {
+    /// What each table holds, from one read transaction.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        fn size<K: redb::Key + 'static, V: redb::Value + 'static>(
+            txn: &redb::ReadTransaction,
+            def: TableDefinition<K, V>,
+        ) -> Result<TableSize, StoreError> {
+            let table = txn.open_table(def).map_err(err)?;
+            let stats = table.stats().map_err(err)?;
+            Ok(TableSize {
+                name: def.name().to_owned(),
+                entries: table.len().map_err(err)?,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            })
+        }
+        let txn = self.read()?;
+        Ok(vec![
+            size(&txn, PROFILES)?,
+            size(&txn, BLOCKS)?,
+            size(&txn, HISTORY)?,
+            size(&txn, REPLIES)?,
+            size(&txn, REPLY_AGES)?,
+            size(&txn, META)?,
+        ])
+    }
+}
+
 impl Drop for RedbStore {
     fn drop(&mut self) {
         self.stop_writer();
     }
 }
 
-fn writer_loop(db: &Database, rx: &Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+fn writer_loop(db: &Database, rx: &Receiver<Job>, quick: bool) {
+    // A job taken out of the queue while grouping writes, run next.
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let mut batch = match first {
+            Job::Expire { now, max, done } => {
+                let _ = done.send(expire(db, now, max, quick));
+                continue;
+            }
+            Job::Writes(writes, done) => vec![(writes, done)],
+        };
         while batch.len() < GROUP {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Job::Writes(writes, done)) => batch.push((writes, done)),
+                Ok(expiry) => {
+                    next = Some(expiry);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
-        match commit(db, &all) {
-            Ok(()) => {
-                for (_, done) in batch {
-                    let _ = done.send(Ok(()));
-                }
+        commit_batch(db, batch, quick);
+    }
+}
+
+/// Commits the writes of several callers in one transaction, answering each.
+fn commit_batch(db: &Database, batch: Vec<(Vec<Write>, Done<()>)>, quick: bool) {
+    let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
+    match commit(db, &all, quick) {
+        Ok(()) => {
+            for (_, done) in batch {
+                let _ = done.send(Ok(()));
             }
-            // One caller's writes failed: commit each caller alone so that the others
-            // are not refused for it.
-            Err(_) if batch.len() > 1 => {
-                for (writes, done) in batch {
-                    let _ = done.send(commit(db, &[&writes]));
-                }
+        }
+        // One caller's writes failed: commit each caller alone so that the others
+        // are not refused for it.
+        Err(_) if batch.len() > 1 => {
+            for (writes, done) in batch {
+                let _ = done.send(commit(db, &[&writes], quick));
             }
-            Err(e) => {
-                for (_, done) in batch {
-                    let _ = done.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            for (_, done) in batch {
+                let _ = done.send(Err(e.clone()));
             }
         }
     }
 }
 
-fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(err)?;
+fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreError> {
+    let txn = begin_write(db, quick)?;
     {
         let mut profiles = txn.open_table(PROFILES).map_err(err)?;
         let mut blocks = txn.open_table(BLOCKS).map_err(err)?;
@@ -193,15 +336,20 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                 }
                 Write::PutReply {
                     account,
+                    user,
                     key,
                     reply,
                 } => {
-                    let json = serde_json::to_string(reply).map_err(err)?;
-                    replies
-                        .insert((account.as_str(), key.as_str()), json.as_str())
-                        .map_err(err)?;
-                    ages.insert((reply.at, account.as_str(), key.as_str()), 0)
-                        .map_err(err)?;
+                    let (a, u, k) = (account.as_str(), user.as_str(), key.as_str());
+                    // A reply replaced under the same key leaves no stale age entry.
+                    if let Some(old) = replies
+                        .insert((a, u, k), encode_reply(reply)?.as_slice())
+                        .map_err(err)?
+                    {
+                        let old = decode_reply(old.value())?;
+                        ages.remove((old.until, a, u, k)).map_err(err)?;
+                    }
+                    ages.insert((reply.until, a, u, k), 0).map_err(err)?;
                 }
                 Write::PutBlock { account, id, block } => {
                     let json = serde_json::to_string(block).map_err(err)?;
@@ -223,6 +371,47 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
     txn.commit().map_err(err)
 }
 
+fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
+    let meta = serde_json::to_vec(&ReplyMeta {
+        user: reply.user.clone(),
+        outcome: reply.outcome.clone(),
+        at: reply.at,
+        until: reply.until,
+    })
+    .map_err(err)?;
+    let body = miniz_oxide::deflate::compress_to_vec(reply.body.as_bytes(), DEFLATE_LEVEL);
+    let len = u32::try_from(meta.len()).map_err(err)?;
+    let mut out = Vec::with_capacity(5 + meta.len() + body.len());
+    out.push(REPLY_DEFLATE);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
+    let corrupt = || StoreError("a stored reply is truncated or corrupt".into());
+    match bytes.split_first() {
+        Some((&REPLY_JSON, json)) => serde_json::from_slice(json).map_err(err),
+        Some((&REPLY_DEFLATE, rest)) => {
+            let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).map_err(err)?;
+            let (meta, body) = rest.split_at_checked(len).ok_or_else(corrupt)?;
+            let meta: ReplyMeta = serde_json::from_slice(meta).map_err(err)?;
+            let body = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_BODY)
+                .map_err(|_| corrupt())?;
+            Ok(StoredReply {
+                user: meta.user,
+                body: String::from_utf8(body).map_err(|_| corrupt())?,
+                outcome: meta.outcome,
+                at: meta.at,
+                until: meta.until,
+            })
+        }
+        _ => Err(StoreError("a stored reply has an unknown format".into())),
+    }
+}
+
 fn parse_object(json: &str) -> Result<JsonMap, StoreError> {
     match serde_json::from_str(json).map_err(err)? {
         serde_json::Value::Object(map) => Ok(map),
@@ -239,14 +428,6 @@ impl RedbStore {
             .clone()
             .ok_or_else(|| StoreError("the store is closed".into()))?;
         db.begin_read().map_err(err)
-    }
-
-    fn database(&self) -> Result<Arc<Database>, StoreError> {
-        self.db
-            .lock()
-            .map_err(err)?
-            .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))
     }
 }
 
@@ -346,11 +527,16 @@ impl Store for RedbStore {
         Ok(out)
     }
 
-    fn reply(&self, account: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+    fn reply(
+        &self,
+        account: &str,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<StoredReply>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(REPLIES).map_err(err)?;
-        match table.get((account, key)).map_err(err)? {
-            Some(json) => serde_json::from_str(json.value()).map(Some).map_err(err),
+        match table.get((account, user, key)).map_err(err)? {
+            Some(bytes) => decode_reply(bytes.value()).map(Some),
             None => Ok(None),
         }
     }
@@ -367,7 +553,7 @@ impl Store for RedbStore {
             .ok_or_else(|| StoreError("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
-            .send((writes, done))
+            .send(Job::Writes(writes, done))
             .map_err(|_| StoreError("the store writer stopped".into()))?;
         wait.recv()
             .map_err(|_| StoreError("the store writer stopped".into()))?
@@ -377,30 +563,52 @@ impl Store for RedbStore {
         self.stop_writer();
     }
 
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
-        let txn = self.database()?.begin_write().map_err(err)?;
-        let mut n = 0;
-        {
-            let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
-            let mut replies = txn.open_table(REPLIES).map_err(err)?;
-            let mut old = Vec::new();
-            for entry in ages.range(..(before, "", "")).map_err(err)? {
-                let (key, _) = entry.map_err(err)?;
-                let (at, account, dedup) = key.value();
-                old.push((at, account.to_owned(), dedup.to_owned()));
-            }
-            for (at, account, dedup) in old {
-                ages.remove((at, account.as_str(), dedup.as_str()))
-                    .map_err(err)?;
-                replies
-                    .remove((account.as_str(), dedup.as_str()))
-                    .map_err(err)?;
-                n += 1;
-            }
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
+        if max == 0 {
+            return Ok(0);
         }
-        txn.commit().map_err(err)?;
-        Ok(n)
+        let sender = self
+            .jobs
+            .lock()
+            .map_err(err)?
+            .clone()
+            .ok_or_else(|| StoreError("the store is closed".into()))?;
+        let (done, wait) = sync_channel(1);
+        sender
+            .send(Job::Expire { now, max, done })
+            .map_err(|_| StoreError("the store writer stopped".into()))?;
+        wait.recv()
+            .map_err(|_| StoreError("the store writer stopped".into()))?
     }
+}
+
+/// Deletes at most `max` replies kept until before `now`, in one transaction; commits
+/// nothing (no fsync) when none has expired.
+fn expire(db: &Database, now: i64, max: usize, quick: bool) -> Result<u64, StoreError> {
+    let txn = begin_write(db, quick)?;
+    let mut n = 0;
+    {
+        let mut ages = txn.open_table(REPLY_AGES).map_err(err)?;
+        let mut replies = txn.open_table(REPLIES).map_err(err)?;
+        let mut old = Vec::new();
+        for entry in ages.range(..(now, "", "", "")).map_err(err)?.take(max) {
+            let (key, _) = entry.map_err(err)?;
+            let (until, account, user, dedup) = key.value();
+            old.push((until, account.to_owned(), user.to_owned(), dedup.to_owned()));
+        }
+        for (until, account, user, dedup) in old {
+            let (a, u, k) = (account.as_str(), user.as_str(), dedup.as_str());
+            ages.remove((until, a, u, k)).map_err(err)?;
+            replies.remove((a, u, k)).map_err(err)?;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        txn.abort().map_err(err)?;
+    } else {
+        txn.commit().map_err(err)?;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -409,13 +617,19 @@ mod tests {
 
     #[test]
     fn writes_are_read_back_and_survive_reopening() {
+        for quick in [false, true] {
+            read_back_and_reopen(quick);
+        }
+    }
+
+    fn read_back_and_reopen(quick: bool) {
         let dir = tempfile::tempdir().unwrap();
         let delivery: Delivery = serde_json::from_str(
             r#"{"user": "u", "at": "2013-02-21T11:30:00Z", "event": "enter", "blocks": ["a"], "fired": ["r"]}"#,
         )
         .unwrap();
         {
-            let store = RedbStore::open(dir.path()).unwrap();
+            let store = RedbStore::open_with(dir.path(), quick).unwrap();
             let mut p = JsonMap::new();
             p.insert("id".into(), "u".into());
             store
@@ -431,11 +645,14 @@ mod tests {
                     },
                     Write::PutReply {
                         account: "a".into(),
+                        user: "u".into(),
                         key: "k".into(),
                         reply: StoredReply {
+                            user: "u".into(),
                             body: "success".into(),
                             outcome: "quiet".into(),
                             at: 10,
+                            until: 15,
                         },
                     },
                 ])
@@ -452,13 +669,103 @@ mod tests {
             assert!(store.profile_ids("b", None, 10).unwrap().is_empty());
             assert!(store.profile_ids("", None, 10).unwrap().is_empty());
         }
-        let store = RedbStore::open(dir.path()).unwrap();
+        let store = RedbStore::open_with(dir.path(), quick).unwrap();
         assert_eq!(store.history("a", "u").unwrap(), vec![delivery]);
         assert!(store.history("a", "v").unwrap().is_empty());
-        assert_eq!(store.reply("a", "k").unwrap().unwrap().body, "success");
-        assert_eq!(store.expire_replies(5).unwrap(), 0);
-        assert_eq!(store.expire_replies(11).unwrap(), 1);
-        assert_eq!(store.reply("a", "k").unwrap(), None);
+        assert_eq!(store.reply("a", "u", "k").unwrap().unwrap().body, "success");
+        // Another user's delivery with the same key is not a retry of this one.
+        assert_eq!(store.reply("a", "v", "k").unwrap(), None);
+        assert_eq!(store.expire_replies(15, 100).unwrap(), 0);
+        assert_eq!(store.expire_replies(16, 100).unwrap(), 1);
+        assert_eq!(store.reply("a", "u", "k").unwrap(), None);
+    }
+
+    fn reply_write(user: &str, until: i64) -> Write {
+        Write::PutReply {
+            account: "a".into(),
+            user: user.into(),
+            key: "k".into(),
+            reply: StoredReply {
+                user: user.into(),
+                body: format!("<xml>{user}</xml>"),
+                outcome: "digest".into(),
+                at: until - 5,
+                until,
+            },
+        }
+    }
+
+    /// A reply record comes back byte for byte, whatever its body; a news reply is
+    /// stored in a fraction of its size; records written as JSON still read; a
+    /// damaged record is an error, not a wrong reply.
+    #[test]
+    fn reply_records_round_trip_and_are_compact() {
+        let item = "<item><Title><![CDATA[元宵将至 西湖灯会今晚试灯]]></Title><Description><![CDATA[2月24日是元宵节。]]></Description><PicUrl><![CDATA[https://example.com/qjwb/img/2013/02/h-101.jpg]]></PicUrl><Url><![CDATA[https://example.com/qjwb/2013/02/21/h-101.html]]></Url></item>";
+        let news = format!(
+            "<xml><ToUserName><![CDATA[o0001]]></ToUserName><FromUserName><![CDATA[gh]]></FromUserName><CreateTime>1361446200</CreateTime><MsgType><![CDATA[news]]></MsgType><ArticleCount>8</ArticleCount><Articles>{}</Articles></xml>",
+            item.repeat(8)
+        );
+        for body in [news.as_str(), "success", "", "{\"a\": \"é\u{0}\"}"] {
+            let reply = StoredReply {
+                user: "o0001".into(),
+                body: body.into(),
+                outcome: "digest".into(),
+                at: 7,
+                until: 12,
+            };
+            let bytes = encode_reply(&reply).unwrap();
+            assert_eq!(decode_reply(&bytes).unwrap(), reply);
+            if body == news {
+                assert!(
+                    bytes.len() * 3 < body.len(),
+                    "{} of {}",
+                    bytes.len(),
+                    body.len()
+                );
+            }
+            let mut json = vec![REPLY_JSON];
+            json.extend(serde_json::to_vec(&reply).unwrap());
+            assert_eq!(decode_reply(&json).unwrap(), reply);
+            for cut in [1, 3, bytes.len() / 2] {
+                if body == news {
+                    assert!(decode_reply(&bytes[..cut]).is_err());
+                }
+            }
+        }
+        assert!(decode_reply(&[]).is_err());
+        assert!(decode_reply(&[9, 0]).is_err());
+    }
+
+    /// Expiry deletes at most the batch size per commit, the replies that expired
+    /// first first, and leaves those still kept alone; a reply stored again under its
+    /// key is kept until its new time.
+    #[test]
+    fn expiry_deletes_bounded_batches_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let writes = (0..250)
+            .map(|i| reply_write(&format!("u{i:03}"), 100 + i))
+            .collect();
+        store.apply(writes).unwrap();
+        // u000 is stored again, kept until 1000: its old expiry entry is gone.
+        store.apply(vec![reply_write("u000", 1_000)]).unwrap();
+        let kept = |i: i64| {
+            store
+                .reply("a", &format!("u{i:03}"), "k")
+                .unwrap()
+                .is_some()
+        };
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 100);
+        assert!(kept(0) && !kept(1) && !kept(100) && kept(101) && kept(249));
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 100);
+        assert!(!kept(200) && kept(201));
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 49);
+        assert_eq!(store.expire_replies(400, 100).unwrap(), 0);
+        assert!(kept(0) && !kept(249));
+        assert_eq!(store.expire_replies(1_000, 100).unwrap(), 0);
+        assert_eq!(store.expire_replies(1_001, 0).unwrap(), 0);
+        assert_eq!(store.expire_replies(1_001, 100).unwrap(), 1);
+        assert!(!kept(0));
     }
 
     /// The store against a plain model: random batches of writes over two accounts and
