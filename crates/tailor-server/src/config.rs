@@ -16,6 +16,7 @@ use crate::Error;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    store: Option<String>,
     data_dir: Option<PathBuf>,
     admin_token: Option<String>,
     budget_ms: Option<u64>,
@@ -53,12 +54,23 @@ pub struct ClockStart {
     pub frozen: bool,
 }
 
+/// Where state lives: the `store` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `"redb"` (the default): the embedded file `tailor.redb` under `data_dir`.
+    Redb,
+    /// `"redis://…"` or `"redis-cluster://…"`: shared by every node configured alike.
+    Redis(crate::store::RedisTarget),
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `listen`: the socket address to bind (port 0 picks a free port).
     pub listen: SocketAddr,
-    /// `data_dir`: where the redb file `tailor.redb` lives.
+    /// `store`: where state lives.
+    pub store: StoreKind,
+    /// `data_dir`: where the redb file `tailor.redb` lives (with `store = "redb"`).
     pub data_dir: PathBuf,
     /// `admin_token`: the Bearer token of the JSON API; `None` disables the JSON API.
     pub admin_token: Option<String>,
@@ -284,8 +296,16 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
             .map_err(|e| Error::Config(format!("account `{name}`: {e}")))?;
         accounts.insert(name, account);
     }
+    let store = match file.store.as_deref() {
+        None | Some("redb") => StoreKind::Redb,
+        Some(url) => StoreKind::Redis(
+            crate::store::RedisTarget::parse(url)
+                .map_err(|e| Error::Config(format!("`store`: {e}")))?,
+        ),
+    };
     Ok(Config {
         listen,
+        store,
         data_dir: path(file.data_dir.unwrap_or_else(|| "data".into())),
         admin_token: file.admin_token.filter(|t| !t.is_empty()),
         budget: Duration::from_millis(file.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),

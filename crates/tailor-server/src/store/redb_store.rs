@@ -42,7 +42,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const GROUP: usize = 256;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Failed(e.to_string())
 }
 
 type Done<T> = SyncSender<Result<T, StoreError>>;
@@ -77,10 +77,10 @@ impl RedbStore {
     /// I/O and database errors (including another process holding the file).
     pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create `{}`: {e}", dir.display())))?;
+            .map_err(|e| StoreError::Failed(format!("cannot create `{}`: {e}", dir.display())))?;
         let path = dir.join("tailor.redb");
         let db = Database::create(&path)
-            .map_err(|e| StoreError(format!("cannot open `{}`: {e}", path.display())))?;
+            .map_err(|e| StoreError::Failed(format!("cannot open `{}`: {e}", path.display())))?;
         // Create every table so that readers never meet a missing one.
         let txn = db.begin_write().map_err(err)?;
         {
@@ -266,7 +266,9 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                         .retain_in((a, u, 0)..=(a, u, u64::MAX), |_, _| false)
                         .map_err(err)?;
                 }
-                Write::AppendDelivery { account, delivery } => {
+                Write::AppendDelivery {
+                    account, delivery, ..
+                } => {
                     let json = serde_json::to_string(delivery).map_err(err)?;
                     history
                         .insert(
@@ -317,6 +319,8 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                         .remove((account.as_str(), id.as_str()))
                         .map_err(err)?;
                 }
+                // Only shared stores hand out lock tokens.
+                Write::Fence { .. } => {}
             }
         }
         if seq != start_seq {
@@ -335,14 +339,18 @@ fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
 fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
     match bytes.split_first() {
         Some((&REPLY_JSON, json)) => serde_json::from_slice(json).map_err(err),
-        _ => Err(StoreError("a stored reply has an unknown format".into())),
+        _ => Err(StoreError::Failed(
+            "a stored reply has an unknown format".into(),
+        )),
     }
 }
 
 fn parse_object(json: &str) -> Result<JsonMap, StoreError> {
     match serde_json::from_str(json).map_err(err)? {
         serde_json::Value::Object(map) => Ok(map),
-        _ => Err(StoreError("a stored record is not a JSON object".into())),
+        _ => Err(StoreError::Failed(
+            "a stored record is not a JSON object".into(),
+        )),
     }
 }
 
@@ -353,7 +361,7 @@ impl RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         db.begin_read().map_err(err)
     }
 }
@@ -477,13 +485,13 @@ impl Store for RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
             .send(Job::Writes(writes, done))
-            .map_err(|_| StoreError("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?;
         wait.recv()
-            .map_err(|_| StoreError("the store writer stopped".into()))?
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?
     }
 
     fn close(&self) {
@@ -499,13 +507,13 @@ impl Store for RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
             .send(Job::Expire { now, max, done })
-            .map_err(|_| StoreError("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?;
         wait.recv()
-            .map_err(|_| StoreError("the store writer stopped".into()))?
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?
     }
 }
 
@@ -563,6 +571,7 @@ mod tests {
                     Write::AppendDelivery {
                         account: "a".into(),
                         delivery: delivery.clone(),
+                        keep_secs: 3600,
                     },
                     Write::PutReply {
                         account: "a".into(),
@@ -737,6 +746,7 @@ mod tests {
                     Write::AppendDelivery {
                         account: a.into(),
                         delivery: delivery(u, t),
+                        keep_secs: 3600,
                     }
                 }
                 Op::Prune(a, u, t) => {
