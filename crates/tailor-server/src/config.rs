@@ -351,6 +351,37 @@ mod tests {
     }
 
     #[test]
+    fn the_store_is_redb_by_default_or_a_redis_url() {
+        let base = Path::new("/etc/tailor");
+        let account = "[accounts.a]\npackage = \"p\"\ntoken = \"t\"\n";
+        let c = Config::from_toml(account, base).unwrap();
+        assert_eq!(c.store, StoreKind::Redb);
+        let c = Config::from_toml(&format!("store = \"redb\"\n{account}"), base).unwrap();
+        assert_eq!(c.store, StoreKind::Redb);
+        let c = Config::from_toml(
+            &format!("store = \"redis://127.0.0.1:6379/0\"\n{account}"),
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreKind::Redis(crate::store::RedisTarget::Single(
+                "redis://127.0.0.1:6379/0".into()
+            ))
+        );
+        let c = Config::from_toml(
+            &format!("store = \"redis-cluster://127.0.0.1:7000,127.0.0.1:7001\"\n{account}"),
+            base,
+        )
+        .unwrap();
+        assert!(
+            matches!(c.store, StoreKind::Redis(crate::store::RedisTarget::Cluster(ref n)) if n.len() == 2)
+        );
+        let e = Config::from_toml(&format!("store = \"postgres://x\"\n{account}"), base);
+        assert!(e.is_err_and(|e| e.to_string().contains("redis://")));
+    }
+
+    #[test]
     fn unknown_keys_and_bad_modes_are_rejected() {
         let e = Config::from_toml("listn = \"x\"", Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("listn"), "{e}");

@@ -423,7 +423,7 @@ pub fn open_account(
             .map_err(|d| Error::Data(d.render(&sources, false)))?;
         let writes: Vec<Write> = profiles
             .into_iter()
-            .map(|p| Write::PutProfile {
+            .map(|p| Write::InsertProfile {
                 account: name.clone(),
                 id: p.id().to_owned(),
                 profile: std::sync::Arc::unwrap_or_clone(p.raw),

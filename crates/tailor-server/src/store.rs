@@ -65,6 +65,14 @@ pub enum Write {
         id: String,
         profile: JsonMap,
     },
+    /// Creates a profile unless one with that id exists (the start-up import: several
+    /// nodes starting at once on an empty shared store import the same file, and none
+    /// overwrites what a reader's first event already learned).
+    InsertProfile {
+        account: String,
+        id: String,
+        profile: JsonMap,
+    },
     /// Deletes a profile and its history.
     DeleteProfile { account: String, id: String },
     /// Appends a delivery record to its user's history. `keep_secs` is how long the

@@ -257,6 +257,17 @@ fn commit(db: &Database, groups: &[&[Write]]) -> Result<(), StoreError> {
                         .insert((account.as_str(), id.as_str()), json.as_str())
                         .map_err(err)?;
                 }
+                Write::InsertProfile {
+                    account,
+                    id,
+                    profile,
+                } => {
+                    let key = (account.as_str(), id.as_str());
+                    if profiles.get(key).map_err(err)?.is_none() {
+                        let json = serde_json::to_string(profile).map_err(err)?;
+                        profiles.insert(key, json.as_str()).map_err(err)?;
+                    }
+                }
                 Write::DeleteProfile { account, id } => {
                     profiles
                         .remove((account.as_str(), id.as_str()))

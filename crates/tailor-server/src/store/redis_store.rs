@@ -457,6 +457,23 @@ impl Store for RedisStore {
                         vec!["0".into(), id.clone()],
                     ));
                 }
+                Write::InsertProfile {
+                    account,
+                    id,
+                    profile,
+                } => {
+                    let json = serde_json::to_string(profile).map_err(failed)?;
+                    ops.push((
+                        format!("{}:profile", reader(account, id)),
+                        "SET",
+                        vec![json, "NX".into()],
+                    ));
+                    ops.push((
+                        format!("{}:profiles", shared(account)),
+                        "ZADD",
+                        vec!["0".into(), id.clone()],
+                    ));
+                }
                 Write::DeleteProfile { account, id } => {
                     ops.push((format!("{}:profile", reader(account, id)), "DEL", vec![]));
                     ops.push((format!("{}:history", reader(account, id)), "DEL", vec![]));
