@@ -15,8 +15,6 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,56 +23,9 @@ const TOKEN: &str = "bench";
 /// 2013-02-21T19:30:00+08:00: the example catalog's evening.
 const EVENING: &str = "2013-02-21T19:30:00+08:00";
 
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    addr: SocketAddr,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Client {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            writer: stream,
-            addr,
-        }
-    }
-
-    /// One POST on the kept-alive connection; the status and body.
-    fn post(&mut self, path: &str, body: &str) -> (u16, String) {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        self.writer.write_all(head.as_bytes()).expect("write");
-        self.writer.write_all(body.as_bytes()).expect("write");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let mut length = 0;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().expect("length");
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("body");
-        (status, String::from_utf8_lossy(&body).into_owned())
-    }
-}
+#[path = "support/http_client.rs"]
+mod http_client;
+use http_client::Client;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
