@@ -44,15 +44,15 @@ impl Store for Recording {
     fn history(&self, a: &str, u: &str) -> Result<Vec<tailor_engine::Delivery>, StoreError> {
         self.inner.history(a, u)
     }
-    fn reply(&self, a: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
-        self.inner.reply(a, k)
+    fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
+        self.inner.reply(a, u, k)
     }
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.applied.fetch_add(1, Ordering::SeqCst);
         self.inner.apply(writes)
     }
-    fn expire_replies(&self, before: i64) -> Result<u64, StoreError> {
-        self.inner.expire_replies(before)
+    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
+        self.inner.expire_replies(now, max)
     }
 }
 
