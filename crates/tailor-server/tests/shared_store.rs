@@ -46,14 +46,17 @@ async fn two_nodes(store: &str) -> (Arc<Server>, Arc<Server>) {
     (Arc::new(a), Arc::new(b))
 }
 
-/// 64 concurrent ENTERs of one reader, half to each node, under the edition's
-/// `cap 1 per 12h`: exactly one news reply and one delivery. Every request is connected
-/// first and sent at one signal, so that the two nodes evaluate the reader at once.
-async fn caps_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
+/// Sends `n` WeChat pushes (`make(i)`), alternately to `a` and `b`: every request is
+/// connected first and sent at one signal, so that the two nodes handle the reader at
+/// once. The statuses and bodies.
+async fn at_once(
+    a: &Arc<Server>,
+    b: &Arc<Server>,
+    n: u64,
+    make: impl Fn(u64) -> String,
+) -> Vec<(u16, String)> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
-    let base = a.now();
-    let n = 64u64;
     let go = Arc::new(tokio::sync::Barrier::new(usize::try_from(n).unwrap()));
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -63,11 +66,9 @@ async fn caps_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
             Arc::clone(b)
         };
         let go = Arc::clone(&go);
+        let xml = make(i);
         tasks.push(tokio::spawn(async move {
-            let push = s
-                .callback
-                .simulate_push(&enter(user, base + i), s.now(), "n0nce")
-                .unwrap();
+            let push = s.callback.simulate_push(&xml, s.now(), "n0nce").unwrap();
             let path = format!("/wechat/qianjiang?{}", push.query.to_query_string());
             let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
             let (mut sender, conn) =
@@ -86,9 +87,19 @@ async fn caps_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
             (status, String::from_utf8_lossy(&body).into_owned())
         }));
     }
-    let mut digests = 0;
+    let mut answers = Vec::new();
     for t in tasks {
-        let (status, body) = t.await.unwrap();
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// 64 concurrent ENTERs of one reader, half to each node, under the edition's
+/// `cap 1 per 12h`: exactly one news reply and one delivery.
+async fn caps_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
+    let base = a.now();
+    let mut digests = 0;
+    for (status, body) in at_once(a, b, 64, |i| enter(user, base + i)).await {
         assert_eq!(status, 200, "{body}");
         if body.contains("<Articles>") {
             digests += 1;
@@ -99,6 +110,19 @@ async fn caps_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
     assert_eq!(digests, 1, "exactly one news reply across both nodes");
     assert_eq!(a.history(user).await.len(), 1);
     assert_eq!(b.history(user).await.len(), 1);
+}
+
+/// 32 concurrent requests for the weather (a text, which the edition's cap does not
+/// limit), half to each node: under `repeat after 3d` the reader's weather block is
+/// sent once, whichever node answers.
+async fn repeats_are_exact(a: &Arc<Server>, b: &Arc<Server>, user: &'static str) {
+    let base = a.now();
+    let answers = at_once(a, b, 32, |i| text(user, base + i, 90_000 + i, "天气")).await;
+    let sent = answers
+        .iter()
+        .filter(|(status, body)| *status == 200 && body.contains("w-401.html"))
+        .count();
+    assert_eq!(sent, 1, "the weather block is sent once across both nodes");
 }
 
 /// A delivery answered by `a` and retried to `b` gets `a`'s reply byte for byte and is
@@ -128,7 +152,8 @@ async fn two_nodes_on_one_redis_behave_as_one_server() {
     for user in ["zhang-laoshi", "cap-1", "cap-2", "cap-3"] {
         caps_are_exact(&a, &b, user).await;
     }
-    retries_are_answered_by_any_node(&a, &b, "xiao-chen").await;
+    repeats_are_exact(&a, &b, "xiao-chen").await;
+    retries_are_answered_by_any_node(&a, &b, "retry-reader").await;
 
     // Learning is shared: a LOCATION on A is in the profile B reads and evaluates.
     let location = event(
