@@ -200,3 +200,84 @@ fn sigkill_mid_stream_loses_no_answered_event_and_records_none_twice() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[path = "../../tailor-server/tests/redis_support/mod.rs"]
+mod redis_support;
+
+/// Two nodes on one Redis (`appendfsync always`): node A is killed with SIGKILL in the
+/// middle of a stream of first ENTERs; node B, on the same Redis, finds every delivery A
+/// answered with a news reply, once, and answers A's retried deliveries with A's bytes.
+#[test]
+fn sigkill_of_a_node_on_redis_loses_no_answered_delivery() {
+    if !redis_support::available("sigkill_of_a_node_on_redis_loses_no_answered_delivery") {
+        return;
+    }
+    let redis = redis_support::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let config = dir.path().join("tailor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"{}\"\nadmin_token = \"{ADMIN}\"\nwatch = false\nclock = \"2013-02-21T19:30:00+08:00\"\n[accounts.q]\npackage = \"{}\"\ncatalog = \"{}\"\ntoken = \"{TOKEN}\"\n",
+            redis.url(),
+            repo.join("rules/qianjiang").display(),
+            repo.join("rules/qianjiang/catalog.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let (mut a, a_addr) = start(&config);
+    let (mut b, b_addr) = start(&config);
+
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (answered, stop) = (answered.clone(), stop.clone());
+        clients.push(std::thread::spawn(move || {
+            for i in 0..2_000u64 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let user = format!("r{c}-{i}");
+                match push(a_addr, &user, 1_000 + i) {
+                    Some((200, body)) => {
+                        assert!(body.contains("<Articles>"), "a first enter is a digest");
+                        answered.lock().unwrap().push((user, i, body));
+                    }
+                    Some((status, body)) => panic!("{status}: {body}"),
+                    None => break,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answered.lock().unwrap().len() < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= 20, "only {} answered", answered.len());
+    for (user, _, _) in &answered {
+        assert_eq!(
+            history(b_addr, user),
+            1,
+            "A's answered delivery to `{user}`"
+        );
+    }
+    for (user, i, body) in answered.iter().take(5) {
+        let (_, again) = push(b_addr, user, 1_000 + i).unwrap();
+        assert_eq!(
+            &again, body,
+            "B answers A's retried delivery with A's reply"
+        );
+        assert_eq!(history(b_addr, user), 1);
+    }
+    b.kill().unwrap();
+    b.wait().unwrap();
+}

@@ -126,6 +126,7 @@ fn fill(dir: &Path, n: u64, mode: &str) {
             writes.push(Write::AppendDelivery {
                 account: ACCOUNT.into(),
                 delivery,
+                keep_secs: 12 * 3600,
             });
             writes.push(Write::PutReply {
                 account: ACCOUNT.into(),

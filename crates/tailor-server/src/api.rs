@@ -65,7 +65,14 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        use crate::store::StoreError as E;
+        let status = match e {
+            // A shared store out of reach, or a reader's lock lost to another node:
+            // nothing was written, and the same request may succeed later.
+            E::Unavailable(_) | E::LockLost => StatusCode::SERVICE_UNAVAILABLE,
+            E::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -75,6 +82,7 @@ impl From<EventError> for ApiError {
             EventError::Profile { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
+            EventError::Store(e) => e.into(),
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }
@@ -539,6 +547,8 @@ async fn write_profile(
     let state = Arc::clone(state);
     blocking(move || {
         let _guard = guard;
+        let remote = crate::state::lock_remote(&state.store, &acct.name, &id)?;
+        let fence = remote.as_ref().map(crate::state::RemoteLock::fence);
         let current = match acct.profiles.get(&id) {
             Some(p) => Some((**p).clone()),
             None => state.store.profile(&acct.name, &id)?,
@@ -554,17 +564,21 @@ async fn write_profile(
                     .map_err(|e| {
                         ApiError::unprocessable("the profile does not fit the schema", e)
                     })?;
-                state.store.apply(vec![Write::PutProfile {
+                let mut writes: Vec<Write> = fence.into_iter().collect();
+                writes.push(Write::PutProfile {
                     account: acct.name.clone(),
                     id: id.clone(),
                     profile: p.clone(),
-                }])?;
+                });
+                state.store.apply(writes)?;
             }
             None if existed => {
-                state.store.apply(vec![Write::DeleteProfile {
+                let mut writes: Vec<Write> = fence.into_iter().collect();
+                writes.push(Write::DeleteProfile {
                     account: acct.name.clone(),
                     id: id.clone(),
-                }])?;
+                });
+                state.store.apply(writes)?;
             }
             None => {
                 return Err(ApiError::new(
@@ -755,15 +769,21 @@ impl ProfileImport {
         let n = batch.len();
         blocking(move || {
             let _guards = guards;
-            let writes = batch
-                .iter()
-                .zip(&ids)
-                .map(|(p, id)| Write::PutProfile {
-                    account: acct.name.clone(),
-                    id: id.clone(),
-                    profile: p.clone(),
-                })
-                .collect();
+            // A shared store: every reader's lock across processes too, fencing the batch.
+            let mut remote = Vec::new();
+            // In id order: two nodes importing overlapping batches never wait on each other
+            // in a circle.
+            let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+            for id in unique {
+                remote.extend(crate::state::lock_remote(&state.store, &acct.name, id)?);
+            }
+            let mut writes: Vec<Write> =
+                remote.iter().map(crate::state::RemoteLock::fence).collect();
+            writes.extend(batch.iter().zip(&ids).map(|(p, id)| Write::PutProfile {
+                account: acct.name.clone(),
+                id: id.clone(),
+                profile: p.clone(),
+            }));
             state.store.apply(writes)?;
             for (p, id) in batch.into_iter().zip(&ids) {
                 acct.cache_profile(id, Some(p));

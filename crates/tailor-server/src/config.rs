@@ -16,6 +16,7 @@ use crate::Error;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    store: Option<String>,
     data_dir: Option<PathBuf>,
     admin_token: Option<String>,
     budget_ms: Option<u64>,
@@ -57,13 +58,24 @@ pub struct ClockStart {
     pub frozen: bool,
 }
 
+/// Where state lives: the `store` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `"redb"` (the default): the embedded file `tailor.redb` under `data_dir`.
+    Redb,
+    /// `"redis://…"` or `"redis-cluster://…"`: shared by every node configured alike.
+    Redis(crate::store::RedisTarget),
+}
+
 /// The resolved configuration. Its `Debug` shows no secret (tokens and keys are
 /// `<redacted>`), so that it can be logged.
 #[derive(Clone)]
 pub struct Config {
     /// `listen`: the socket address to bind (port 0 picks a free port).
     pub listen: SocketAddr,
-    /// `data_dir`: where the redb file `tailor.redb` lives.
+    /// `store`: where state lives.
+    pub store: StoreKind,
+    /// `data_dir`: where the redb file `tailor.redb` lives (with `store = "redb"`).
     pub data_dir: PathBuf,
     /// `admin_token`: the Bearer token of the JSON API; `None` disables the JSON API.
     pub admin_token: Option<String>,
@@ -243,6 +255,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("store", &self.store)
             .field("data_dir", &self.data_dir)
             .field("admin_token", &Redacted(self.admin_token.is_some()))
             .field("budget", &self.budget)
@@ -392,8 +405,16 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
             .map_err(|e| Error::Config(format!("account `{name}`: {e}")))?;
         accounts.insert(name, account);
     }
+    let store = match file.store.as_deref() {
+        None | Some("redb") => StoreKind::Redb,
+        Some(url) => StoreKind::Redis(
+            crate::store::RedisTarget::parse(url)
+                .map_err(|e| Error::Config(format!("`store`: {e}")))?,
+        ),
+    };
     Ok(Config {
         listen,
+        store,
         data_dir: path(file.data_dir.unwrap_or_else(|| "data".into())),
         admin_token: file.admin_token.filter(|t| !t.is_empty()),
         budget: Duration::from_millis(file.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),
@@ -441,6 +462,37 @@ mod tests {
         assert_eq!(a.package, Path::new("/etc/tailor/rules/qianjiang"));
         assert_eq!(a.mode, Mode::Safe);
         assert_eq!(c.admin_token.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn the_store_is_redb_by_default_or_a_redis_url() {
+        let base = Path::new("/etc/tailor");
+        let account = "[accounts.a]\npackage = \"p\"\ntoken = \"t\"\n";
+        let c = Config::from_toml(account, base).unwrap();
+        assert_eq!(c.store, StoreKind::Redb);
+        let c = Config::from_toml(&format!("store = \"redb\"\n{account}"), base).unwrap();
+        assert_eq!(c.store, StoreKind::Redb);
+        let c = Config::from_toml(
+            &format!("store = \"redis://127.0.0.1:6379/0\"\n{account}"),
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreKind::Redis(crate::store::RedisTarget::Single(
+                "redis://127.0.0.1:6379/0".into()
+            ))
+        );
+        let c = Config::from_toml(
+            &format!("store = \"redis-cluster://127.0.0.1:7000,127.0.0.1:7001\"\n{account}"),
+            base,
+        )
+        .unwrap();
+        assert!(
+            matches!(c.store, StoreKind::Redis(crate::store::RedisTarget::Cluster(ref n)) if n.len() == 2)
+        );
+        let e = Config::from_toml(&format!("store = \"postgres://x\"\n{account}"), base);
+        assert!(e.is_err_and(|e| e.to_string().contains("redis://")));
     }
 
     #[test]

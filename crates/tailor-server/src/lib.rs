@@ -59,7 +59,7 @@ use tower_http::trace::TraceLayer;
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use config::{AccountConfig, Config};
 pub use state::AppState;
-pub use store::{RedbStore, Store, StoreError};
+pub use store::{RedbStore, RedisStore, Store, StoreError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +160,18 @@ async fn shutdown_signal() {
     }
 }
 
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
+/// `200 ok` while the store answers; `503` while a shared store cannot be reached (a load
+/// balancer then sends the traffic elsewhere).
+async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    if !state.store.shared() {
+        return (StatusCode::OK, "ok\n".to_owned());
+    }
+    let store = Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n".to_owned()),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    }
 }
 
 /// `GET /metrics`; behind `metrics_token` when one is configured.
@@ -293,10 +303,13 @@ pub async fn start_with_store(
     let (store, accounts) = tokio::task::spawn_blocking(move || {
         let store: Arc<dyn Store> = match store {
             Some(store) => store,
-            None => Arc::new(RedbStore::open_with(
-                &setup_config.data_dir,
-                setup_config.store_quick_repair,
-            )?),
+            None => match &setup_config.store {
+                config::StoreKind::Redb => Arc::new(RedbStore::open_with(
+                    &setup_config.data_dir,
+                    setup_config.store_quick_repair,
+                )?),
+                config::StoreKind::Redis(target) => Arc::new(RedisStore::open(target.clone())?),
+            },
         };
         let mut accounts = BTreeMap::new();
         for (name, account) in &setup_config.accounts {
@@ -338,7 +351,10 @@ pub async fn start_with_store(
     } else {
         Vec::new()
     };
-    let background = vec![tokio::spawn(expire_replies(Arc::clone(&state)))];
+    let mut background = vec![tokio::spawn(expire_replies(Arc::clone(&state)))];
+    if state.store.shared() {
+        background.push(tokio::spawn(follow_catalogs(Arc::clone(&state))));
+    }
     tracing::info!(%addr, accounts = state.accounts.len(), "tailor serve ready");
     Ok(Running {
         addr,
@@ -606,4 +622,63 @@ pub fn serve_main(config_path: Option<&std::path::Path>) -> Result<(), Error> {
         running.until_signal().await;
         Ok(())
     })
+}
+
+/// How often a node sharing its store looks for catalog changes made by other nodes.
+const CATALOG_POLL: Duration = Duration::from_millis(500);
+
+/// A shared store: every [`CATALOG_POLL`], each account's catalog version (a counter
+/// every catalog change increases) is read; when another node changed the catalog, the
+/// stored blocks are read and indexed, and the new version serves. An unreachable store
+/// only delays this.
+async fn follow_catalogs(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(CATALOG_POLL);
+    loop {
+        tick.tick().await;
+        for account in state.accounts.values() {
+            let known = account
+                .catalog_version
+                .load(std::sync::atomic::Ordering::SeqCst);
+            let store = Arc::clone(&state.store);
+            let name = account.name.clone();
+            let version = match tokio::task::spawn_blocking(move || store.catalog_version(&name))
+                .await
+            {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::warn!(account = %account.name, error = %e, "cannot read the catalog version");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            if version == known {
+                continue;
+            }
+            let _admin = account.admin.lock().await;
+            let store = Arc::clone(&state.store);
+            let acct = Arc::clone(account);
+            let rebuilt = tokio::task::spawn_blocking(move || {
+                let blocks = store.blocks(&acct.name).map_err(|e| e.to_string())?;
+                let live = acct.live.load_full();
+                let catalog = state::build_catalog(live.package(), &blocks)?;
+                acct.live.store(Arc::new(live.with_catalog(catalog)));
+                Ok::<_, String>(blocks.len())
+            })
+            .await;
+            match rebuilt {
+                Ok(Ok(n)) => {
+                    // The version read before the blocks: a change made meanwhile is
+                    // picked up by the next look.
+                    account
+                        .catalog_version
+                        .store(version, std::sync::atomic::Ordering::SeqCst);
+                    tracing::info!(account = %account.name, version, blocks = n, "catalog changed elsewhere: indexed again");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(account = %account.name, error = %e, "the shared catalog does not fit the package: kept the serving one");
+                }
+                Err(_) => {}
+            }
+        }
+    }
 }

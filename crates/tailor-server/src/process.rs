@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use tailor_engine::explain::Explanation;
 use tailor_engine::{Delivery, Event, History, Outcome, Profile};
 
-use crate::state::{Account, AppState, Live};
+use crate::state::{Account, AppState, Live, RemoteLock};
 use crate::store::{JsonMap, StoreError, StoredReply, Write};
 
 /// The job is running; nobody has given up on it.
@@ -83,7 +83,14 @@ pub(crate) async fn run(
     let state2 = Arc::clone(&state);
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        run_locked(&state2, job, render)
+        // A shared store: the reader's lock across processes too, and its fence on the
+        // commit. A dry run stores nothing and needs neither.
+        let remote = if job.record {
+            crate::state::lock_remote(&state2.store, &job.account.name, &job.user)?
+        } else {
+            None
+        };
+        run_locked(&state2, job, render, remote.as_ref().map(RemoteLock::fence))
     })
     .await
     .map_err(|e| EventError::Internal(e.to_string()))?
@@ -227,7 +234,12 @@ pub(crate) async fn inspect<T: Send + 'static>(
     .map_err(|e| EventError::Internal(e.to_string()))?
 }
 
-fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, EventError> {
+fn run_locked(
+    state: &AppState,
+    job: Job,
+    render: Render,
+    fence: Option<Write>,
+) -> Result<Handled, EventError> {
     let Job {
         account,
         user,
@@ -291,7 +303,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
         });
     }
 
-    let mut writes = Vec::new();
+    let mut writes: Vec<Write> = fence.into_iter().collect();
     let learned_profile = (is_new || !learning.learned.is_empty()).then_some(learning.profile.raw);
     if let Some(p) = &learned_profile {
         writes.push(Write::PutProfile {
@@ -317,6 +329,7 @@ fn run_locked(state: &AppState, job: Job, render: Render) -> Result<Handled, Eve
             writes.push(Write::AppendDelivery {
                 account: name.to_owned(),
                 delivery: delivery.clone(),
+                keep_secs: live.keep.as_secs(),
             });
             delivered = Some(delivery);
         }

@@ -117,11 +117,19 @@ pub struct Account {
     pub profiles: DashMap<String, Arc<JsonMap>>,
     /// Delivery records as stored, by user (idem).
     pub history: DashMap<String, Arc<Vec<Delivery>>>,
+    /// Whether the two caches above are used: not when the store is shared with other
+    /// processes, whose commits this one would not see.
+    pub caching: bool,
+    /// The catalog version (a shared store's counter) the serving `Live` was built from.
+    pub catalog_version: std::sync::atomic::AtomicU64,
 }
 
 impl Account {
     /// Caches a profile as committed.
     pub(crate) fn cache_profile(&self, id: &str, profile: Option<JsonMap>) {
+        if !self.caching {
+            return;
+        }
         match profile {
             None => {
                 self.profiles.remove(id);
@@ -138,6 +146,9 @@ impl Account {
 
     /// Caches a user's history as committed.
     pub(crate) fn cache_history(&self, user: &str, history: Vec<Delivery>) {
+        if !self.caching {
+            return;
+        }
         if self.history.len() >= CACHE_ENTRIES {
             self.history.clear();
         }
@@ -154,6 +165,81 @@ impl Account {
         if let Ok(mut r) = self.last_reload.lock() {
             *r = Some(report);
         }
+    }
+}
+
+/// How long a reader's lock across processes is held at most (a node that dies holding
+/// it delays that reader's next event by at most this much), and how long a node waits
+/// for it.
+const REMOTE_LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A reader's lock across the processes sharing a store, released when dropped. Writes
+/// committed under it carry its [`RemoteLock::fence`], so that a holder whose lock
+/// expired (a stalled process) can no longer commit.
+pub(crate) struct RemoteLock {
+    store: Arc<dyn Store>,
+    account: String,
+    user: String,
+    token: String,
+}
+
+impl RemoteLock {
+    /// The write that makes a batch conditional on still holding this lock.
+    pub(crate) fn fence(&self) -> Write {
+        Write::Fence {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
+impl Drop for RemoteLock {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .store
+            .unlock_user(&self.account, &self.user, &self.token)
+        {
+            // It expires by itself.
+            tracing::warn!(account = %self.account, error = %e, "cannot release a reader's lock");
+        }
+    }
+}
+
+/// Blocking: takes `user`'s lock across processes in a shared store, waiting for
+/// another holder at most [`REMOTE_LOCK_TTL`]; `None` for a store that is not shared
+/// (the in-process lock is the whole story there).
+///
+/// # Errors
+///
+/// The store's failures; [`StoreError::Unavailable`] when the lock stays taken.
+pub(crate) fn lock_remote(
+    store: &Arc<dyn Store>,
+    account: &str,
+    user: &str,
+) -> Result<Option<RemoteLock>, crate::store::StoreError> {
+    if !store.shared() {
+        return Ok(None);
+    }
+    let deadline = std::time::Instant::now() + REMOTE_LOCK_TTL;
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        if let Some(token) = store.try_lock_user(account, user, REMOTE_LOCK_TTL)? {
+            return Ok(Some(RemoteLock {
+                store: Arc::clone(store),
+                account: account.to_owned(),
+                user: user.to_owned(),
+                token,
+            }));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(crate::store::StoreError::Unavailable(format!(
+                "the lock of reader `{user}` stayed taken for {} s",
+                REMOTE_LOCK_TTL.as_secs()
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
 
@@ -337,7 +423,7 @@ pub fn open_account(
             .map_err(|d| Error::Data(d.render(&sources, false)))?;
         let writes: Vec<Write> = profiles
             .into_iter()
-            .map(|p| Write::PutProfile {
+            .map(|p| Write::InsertProfile {
                 account: name.clone(),
                 id: p.id().to_owned(),
                 profile: std::sync::Arc::unwrap_or_clone(p.raw),
@@ -367,6 +453,7 @@ pub fn open_account(
             store.apply(chunk.to_vec())?;
         }
     }
+    let catalog_version = store.catalog_version(name)?;
     let blocks = store.blocks(name)?;
     let catalog = build_catalog(&package, &blocks).map_err(Error::Data)?;
     let callback = Callback::new(config.wechat()?)
@@ -388,5 +475,7 @@ pub fn open_account(
         last_reload: Mutex::new(Some(report)),
         profiles: DashMap::new(),
         history: DashMap::new(),
+        caching: !store.shared(),
+        catalog_version: std::sync::atomic::AtomicU64::new(catalog_version),
     })
 }

@@ -5,19 +5,32 @@
 //! Every key starts with the account's name, so one store serves many accounts.
 
 mod redb_store;
+mod redis_store;
 
 use serde::{Deserialize, Serialize};
 use tailor_engine::Delivery;
 
 pub use redb_store::{RedbStore, TableSize};
+pub use redis_store::{RedisStore, RedisTarget};
 
 /// A JSON object: a profile or a block as stored.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
-/// A storage failure (I/O, corruption, a record that no longer parses).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// I/O, corruption, a record that no longer parses.
+    #[error("store: {0}")]
+    Failed(String),
+    /// A shared store that cannot be reached now (the node answers 503 and retries
+    /// later; nothing was written).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A commit fenced by a reader's lock ([`Write::Fence`]) found the lock taken over:
+    /// nothing was written.
+    #[error("store: the reader's lock was lost before the commit")]
+    LockLost,
+}
 
 /// The first reply given to one delivery, kept so that retries get exactly it.
 ///
@@ -52,10 +65,24 @@ pub enum Write {
         id: String,
         profile: JsonMap,
     },
+    /// Creates a profile unless one with that id exists (the start-up import: several
+    /// nodes starting at once on an empty shared store import the same file, and none
+    /// overwrites what a reader's first event already learned).
+    InsertProfile {
+        account: String,
+        id: String,
+        profile: JsonMap,
+    },
     /// Deletes a profile and its history.
     DeleteProfile { account: String, id: String },
-    /// Appends a delivery record to its user's history.
-    AppendDelivery { account: String, delivery: Delivery },
+    /// Appends a delivery record to its user's history. `keep_secs` is how long the
+    /// package looks back in history: a store with native expiry (Redis) lets the
+    /// history expire that long after its last record.
+    AppendDelivery {
+        account: String,
+        delivery: Delivery,
+        keep_secs: i64,
+    },
     /// Deletes a user's delivery records older than `before` (Unix seconds).
     PruneHistory {
         account: String,
@@ -77,6 +104,15 @@ pub enum Write {
     },
     /// Deletes a block.
     DeleteBlock { account: String, id: String },
+    /// Applies the batch only while the reader's lock across processes
+    /// ([`Store::try_lock_user`]) still holds `token`; otherwise nothing of the batch is
+    /// written and [`Store::apply`] fails with [`StoreError::LockLost`]. Stores that are
+    /// not shared never hand out tokens, so never see it.
+    Fence {
+        account: String,
+        user: String,
+        token: String,
+    },
 }
 
 /// Durable state. Reads see committed writes; [`Store::apply`] is atomic and durable when
@@ -167,4 +203,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Finishes pending writes and releases the store (shutdown). Later writes fail.
     fn close(&self) {}
+
+    /// Whether other processes share this store (then nothing read may be cached, and a
+    /// reader's events are serialized across processes by [`Store::try_lock_user`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Whether the store answers now (`/healthz`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when it does not.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A shared store: takes the reader's lock across processes for at most `ttl`,
+    /// answering its fencing token, or `None` while another holder has it. A store that
+    /// is not shared answers `None` and is never asked (the in-process lock suffices).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn try_lock_user(
+        &self,
+        _account: &str,
+        _user: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// Releases a lock taken by [`Store::try_lock_user`], if it still holds `token`.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn unlock_user(&self, _account: &str, _user: &str, _token: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A counter that every catalog change of the account increases (a shared store:
+    /// other processes notice changes by it). 0 for a store that is not shared.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn catalog_version(&self, _account: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }

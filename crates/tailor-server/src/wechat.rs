@@ -226,6 +226,14 @@ pub(crate) async fn receive(
             );
             xml(SUCCESS.to_owned())
         }
+        Err(process::EventError::Store(
+            e @ (crate::store::StoreError::Unavailable(_) | crate::store::StoreError::LockLost),
+        )) => {
+            // WeChat wants an answer within its deadline; nothing was stored, and the
+            // reader's next event is served as usual once the store is back.
+            tracing::error!(account, error = %e, "the store is unavailable: answered `success`");
+            xml(SUCCESS.to_owned())
+        }
         Err(e) => {
             tracing::error!(account, error = %e, "event failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

@@ -64,7 +64,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const GROUP: usize = 256;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Failed(e.to_string())
 }
 
 /// A write transaction, in quick-repair mode when `quick`: each commit then also
@@ -122,10 +122,10 @@ impl RedbStore {
     /// As [`open`](Self::open).
     pub fn open_with(dir: &Path, quick_repair: bool) -> Result<RedbStore, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create `{}`: {e}", dir.display())))?;
+            .map_err(|e| StoreError::Failed(format!("cannot create `{}`: {e}", dir.display())))?;
         let path = dir.join("tailor.redb");
         let db = Database::create(&path)
-            .map_err(|e| StoreError(format!("cannot open `{}`: {e}", path.display())))?;
+            .map_err(|e| StoreError::Failed(format!("cannot open `{}`: {e}", path.display())))?;
         // Create every table so that readers never meet a missing one.
         let txn = begin_write(&db, quick_repair)?;
         {
@@ -302,6 +302,17 @@ fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreEr
                         .insert((account.as_str(), id.as_str()), json.as_str())
                         .map_err(err)?;
                 }
+                Write::InsertProfile {
+                    account,
+                    id,
+                    profile,
+                } => {
+                    let key = (account.as_str(), id.as_str());
+                    if profiles.get(key).map_err(err)?.is_none() {
+                        let json = serde_json::to_string(profile).map_err(err)?;
+                        profiles.insert(key, json.as_str()).map_err(err)?;
+                    }
+                }
                 Write::DeleteProfile { account, id } => {
                     profiles
                         .remove((account.as_str(), id.as_str()))
@@ -311,7 +322,9 @@ fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreEr
                         .retain_in((a, u, 0)..=(a, u, u64::MAX), |_, _| false)
                         .map_err(err)?;
                 }
-                Write::AppendDelivery { account, delivery } => {
+                Write::AppendDelivery {
+                    account, delivery, ..
+                } => {
                     let json = serde_json::to_string(delivery).map_err(err)?;
                     history
                         .insert(
@@ -362,6 +375,8 @@ fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreEr
                         .remove((account.as_str(), id.as_str()))
                         .map_err(err)?;
                 }
+                // Only shared stores hand out lock tokens.
+                Write::Fence { .. } => {}
             }
         }
         if seq != start_seq {
@@ -390,7 +405,7 @@ fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
-    let corrupt = || StoreError("a stored reply is truncated or corrupt".into());
+    let corrupt = || StoreError::Failed("a stored reply is truncated or corrupt".into());
     match bytes.split_first() {
         Some((&REPLY_JSON, json)) => serde_json::from_slice(json).map_err(err),
         Some((&REPLY_DEFLATE, rest)) => {
@@ -408,14 +423,18 @@ fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
                 until: meta.until,
             })
         }
-        _ => Err(StoreError("a stored reply has an unknown format".into())),
+        _ => Err(StoreError::Failed(
+            "a stored reply has an unknown format".into(),
+        )),
     }
 }
 
 fn parse_object(json: &str) -> Result<JsonMap, StoreError> {
     match serde_json::from_str(json).map_err(err)? {
         serde_json::Value::Object(map) => Ok(map),
-        _ => Err(StoreError("a stored record is not a JSON object".into())),
+        _ => Err(StoreError::Failed(
+            "a stored record is not a JSON object".into(),
+        )),
     }
 }
 
@@ -426,7 +445,7 @@ impl RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         db.begin_read().map_err(err)
     }
 }
@@ -550,13 +569,13 @@ impl Store for RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
             .send(Job::Writes(writes, done))
-            .map_err(|_| StoreError("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?;
         wait.recv()
-            .map_err(|_| StoreError("the store writer stopped".into()))?
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?
     }
 
     fn close(&self) {
@@ -572,13 +591,13 @@ impl Store for RedbStore {
             .lock()
             .map_err(err)?
             .clone()
-            .ok_or_else(|| StoreError("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Failed("the store is closed".into()))?;
         let (done, wait) = sync_channel(1);
         sender
             .send(Job::Expire { now, max, done })
-            .map_err(|_| StoreError("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?;
         wait.recv()
-            .map_err(|_| StoreError("the store writer stopped".into()))?
+            .map_err(|_| StoreError::Failed("the store writer stopped".into()))?
     }
 }
 
@@ -642,6 +661,7 @@ mod tests {
                     Write::AppendDelivery {
                         account: "a".into(),
                         delivery: delivery.clone(),
+                        keep_secs: 3600,
                     },
                     Write::PutReply {
                         account: "a".into(),
@@ -857,6 +877,7 @@ mod tests {
                     Write::AppendDelivery {
                         account: a.into(),
                         delivery: delivery(u, t),
+                        keep_secs: 3600,
                     }
                 }
                 Op::Prune(a, u, t) => {
