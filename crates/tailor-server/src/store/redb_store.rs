@@ -386,7 +386,7 @@ fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreEr
     txn.commit().map_err(err)
 }
 
-fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
     let meta = serde_json::to_vec(&ReplyMeta {
         user: reply.user.clone(),
         outcome: reply.outcome.clone(),
@@ -404,7 +404,7 @@ fn encode_reply(reply: &StoredReply) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
+pub(super) fn decode_reply(bytes: &[u8]) -> Result<StoredReply, StoreError> {
     let corrupt = || StoreError::Failed("a stored reply is truncated or corrupt".into());
     match bytes.split_first() {
         Some((&REPLY_JSON, json)) => serde_json::from_slice(json).map_err(err),

@@ -242,7 +242,7 @@ fn batch_for<'a>(
 #[derive(Default)]
 struct Batch {
     keys: Vec<String>,
-    ops: Vec<String>,
+    ops: Vec<Vec<u8>>,
     fence: Option<(usize, String)>,
 }
 
@@ -257,11 +257,11 @@ impl Batch {
         }
     }
 
-    fn op(&mut self, cmd: &str, key: String, args: &[String]) {
+    fn op(&mut self, cmd: &str, key: String, args: &[Vec<u8>]) {
         let k = self.key(key);
-        self.ops.push(cmd.to_owned());
-        self.ops.push(k.to_string());
-        self.ops.push(args.len().to_string());
+        self.ops.push(cmd.as_bytes().to_vec());
+        self.ops.push(k.to_string().into_bytes());
+        self.ops.push(args.len().to_string().into_bytes());
         self.ops.extend(args.iter().cloned());
     }
 }
@@ -456,9 +456,10 @@ impl Store for RedisStore {
         key: &str,
     ) -> Result<Option<StoredReply>, StoreError> {
         let key = format!("{}:reply:{key}", reader(account, user));
-        let json: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
-        json.as_deref()
-            .map(|j| serde_json::from_str(j).map_err(failed))
+        let record: Option<Vec<u8>> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        record
+            .as_deref()
+            .map(super::redb_store::decode_reply)
             .transpose()
     }
 
@@ -467,7 +468,7 @@ impl Store for RedisStore {
         // Batches by slot tag on a Cluster (readers first, in order of appearance, then
         // the accounts' shared keys); one batch on a single Redis.
         let mut batches: Vec<(String, Batch)> = Vec::new();
-        let mut ops: Vec<(String, &'static str, Vec<String>)> = Vec::new();
+        let mut ops: Vec<(String, &'static str, Vec<Vec<u8>>)> = Vec::new();
         let mut fences: Vec<(String, String)> = Vec::new();
         for w in &writes {
             match w {
@@ -480,12 +481,12 @@ impl Store for RedisStore {
                     ops.push((
                         format!("{}:profile", reader(account, id)),
                         "SET",
-                        vec![json],
+                        vec![json.into_bytes()],
                     ));
                     ops.push((
                         format!("{}:profiles", shared(account)),
                         "ZADD",
-                        vec!["0".into(), id.clone()],
+                        vec![b"0".to_vec(), id.clone().into_bytes()],
                     ));
                 }
                 Write::InsertProfile {
@@ -497,12 +498,12 @@ impl Store for RedisStore {
                     ops.push((
                         format!("{}:profile", reader(account, id)),
                         "SET",
-                        vec![json, "NX".into()],
+                        vec![json.into_bytes(), b"NX".to_vec()],
                     ));
                     ops.push((
                         format!("{}:profiles", shared(account)),
                         "ZADD",
-                        vec!["0".into(), id.clone()],
+                        vec![b"0".to_vec(), id.clone().into_bytes()],
                     ));
                 }
                 Write::DeleteProfile { account, id } => {
@@ -511,7 +512,7 @@ impl Store for RedisStore {
                     ops.push((
                         format!("{}:profiles", shared(account)),
                         "ZREM",
-                        vec![id.clone()],
+                        vec![id.clone().into_bytes()],
                     ));
                 }
                 Write::AppendDelivery {
@@ -524,12 +525,15 @@ impl Store for RedisStore {
                     ops.push((
                         key.clone(),
                         "ZADD",
-                        vec![delivery.at.as_second().to_string(), self.member(&json)],
+                        vec![
+                            delivery.at.as_second().to_string().into_bytes(),
+                            self.member(&json).into_bytes(),
+                        ],
                     ));
                     // The record is needed for the package's history window after its
                     // own time; a reader who comes back later starts afresh.
                     let keep = (*keep_secs).max(1);
-                    ops.push((key, "EXPIRE", vec![keep.to_string()]));
+                    ops.push((key, "EXPIRE", vec![keep.to_string().into_bytes()]));
                 }
                 Write::PruneHistory {
                     account,
@@ -539,7 +543,7 @@ impl Store for RedisStore {
                     ops.push((
                         format!("{}:history", reader(account, user)),
                         "ZREMRANGEBYSCORE",
-                        vec!["-inf".into(), format!("({before}")],
+                        vec![b"-inf".to_vec(), format!("({before}").into_bytes()],
                     ));
                 }
                 Write::PutReply {
@@ -548,23 +552,32 @@ impl Store for RedisStore {
                     key,
                     reply,
                 } => {
-                    let json = serde_json::to_string(reply).map_err(failed)?;
+                    // The embedded store's record: the body compressed.
+                    let record = super::redb_store::encode_reply(reply)?;
                     let ttl = (reply.until - reply.at).max(1);
                     ops.push((
                         format!("{}:reply:{key}", reader(account, user)),
                         "SET",
-                        vec![json, "EX".into(), ttl.to_string()],
+                        vec![record, b"EX".to_vec(), ttl.to_string().into_bytes()],
                     ));
                 }
                 Write::PutBlock { account, id, block } => {
                     let json = serde_json::to_string(block).map_err(failed)?;
                     let base = shared(account);
-                    ops.push((format!("{base}:catalog"), "HSET", vec![id.clone(), json]));
+                    ops.push((
+                        format!("{base}:catalog"),
+                        "HSET",
+                        vec![id.clone().into_bytes(), json.into_bytes()],
+                    ));
                     ops.push((format!("{base}:catalog:version"), "INCR", vec![]));
                 }
                 Write::DeleteBlock { account, id } => {
                     let base = shared(account);
-                    ops.push((format!("{base}:catalog"), "HDEL", vec![id.clone()]));
+                    ops.push((
+                        format!("{base}:catalog"),
+                        "HDEL",
+                        vec![id.clone().into_bytes()],
+                    ));
                     ops.push((format!("{base}:catalog:version"), "INCR", vec![]));
                 }
                 Write::Fence {
