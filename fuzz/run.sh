@@ -15,6 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
 
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 1
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
@@ -33,11 +37,15 @@ cargo +nightly fuzz build
 
 failed=()
 for t in "${targets[@]}"; do
-    mkdir -p "$scratch/$t" "corpus/$t"
+    mkdir -p "$scratch/$t"
+    seeds=()
+    if [ -d "corpus/$t" ]; then
+        seeds=("corpus/$t")
+    fi
     echo "== fuzz $t for ${seconds}s"
     # -rss_limit_mb: a script call or a parse that holds more than this is a failure
     # too. -timeout: one input running longer than this many seconds is a hang.
-    if ! cargo +nightly fuzz run "$t" "$scratch/$t" "corpus/$t" -- \
+    if ! cargo +nightly fuzz run "$t" "$scratch/$t" "${seeds[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1; then
         failed+=("$t")
     fi
