@@ -93,20 +93,24 @@ impl Default for Limits {
 ///   places counts in each (rhai shares it), so the count errs high.
 /// - **The budget** is the arguments' count when the call starts plus
 ///   [`Limits::memory`].
-/// - **When**: every [`MemoryBudget::CHECK_EVERY`] reads or writes of variables, on the
-///   first access after a function is called or returns, and on the result. A check
+/// - **When**: every [`MemoryBudget::CHECK_EVERY`] reads or writes of variables (up to
+///   [`MemoryBudget::CHECK_EVERY_AT_MOST`] when the last check counted more than
+///   `4 × CHECK_EVERY` values: a quarter of their number), on the first access after a
+///   function is called or returns, and on the result. A check
 ///   that finds more fails the call with [`ScriptFailure::TooMuchMemory`], which a
 ///   script cannot catch (`try` does not see it).
 /// - **The bound**: at each check a call holds at most its arguments plus `memory`
 ///   bytes; between two checks of a function it makes at most `CHECK_EVERY` variable
-///   accesses, each of which stores at most one new value, and rhai keeps every value
-///   it builds within the per-value limits. So a call holds at most the budget plus
-///   what `CHECK_EVERY` accesses can build in each active function (the callers' last
-///   accesses are counted when control returns to them). Values not yet stored in a
+///   accesses (`CHECK_EVERY_AT_MOST` when it holds many values), each of which stores
+///   at most one new value, and rhai keeps every value it builds within the per-value
+///   limits. So a call holds at most the budget plus what that many accesses can build
+///   in each active function (the callers' last accesses are counted when control
+///   returns to them). Values not yet stored in a
 ///   variable (an argument being computed, a result on its way back) count once
 ///   stored, or in the result; values nested deeper than 128 count as over budget.
-/// - **Cost**: a check visits every value the call holds (at most until the count
-///   passes the budget). The checks of one call may visit at most
+/// - **Cost**: a check visits every value the running function holds (at most until
+///   the count passes the budget): about 4 per variable access once there are more than
+///   64, more only past 1 024. The checks of one call may visit at most
 ///   [`MemoryBudget::VISITS_PER_OPERATION`] values per operation of its budget; a call
 ///   that needs more fails as out of operations, so checking never takes longer than
 ///   the operations budget allows.
@@ -128,8 +132,12 @@ pub struct MemoryBudget {
 }
 
 impl MemoryBudget {
-    /// Variable reads and writes between two checks.
+    /// Variable reads and writes between two checks, at least.
     pub const CHECK_EVERY: u32 = 16;
+    /// Variable reads and writes between two checks, at most: a check that counted `n`
+    /// values waits `n / 4` accesses (within these bounds), so that counting a call
+    /// that holds many values (a large profile) costs about 4 values per access.
+    pub const CHECK_EVERY_AT_MOST: u32 = 256;
     /// Values a call's checks may visit per operation of its budget.
     pub const VISITS_PER_OPERATION: u64 = 16;
 
@@ -178,6 +186,9 @@ impl MemoryBudget {
         };
         budget.frames.push(held.bytes);
         budget.visits = budget.visits.saturating_add(held.visits);
+        budget.countdown = u32::try_from(held.visits / 4)
+            .unwrap_or(u32::MAX)
+            .clamp(MemoryBudget::CHECK_EVERY, MemoryBudget::CHECK_EVERY_AT_MOST);
         if callers.saturating_add(held.bytes) > limit || held.too_deep {
             Err(Box::new(EvalAltResult::ErrorTerminated(
                 Dynamic::from(OverMemory),
@@ -1056,6 +1067,32 @@ mod tests {
             &TimeZone::UTC,
         );
         assert_eq!(r, Ok(Value::Int(20_000)));
+    }
+
+    #[test]
+    fn limit_memory_counting_a_large_profile_stays_cheap() {
+        // A profile of 3 000 values and a loop of some 6 000 variable accesses: counting
+        // every 16 accesses would visit 1.1 million values, past the 16 per operation
+        // the checks may take; counting every n / 4 accesses visits about 70 000.
+        let (pkg, h) = host(
+            "fn f(profile) -> int",
+            "fn f(p) { let n = 0; for i in 0..2000 { n += 1; } n }",
+            Limits::default(),
+        )
+        .unwrap();
+        let interests: Vec<String> = (0..3_000).map(|i| format!("i{i}")).collect();
+        let obj = serde_json::json!({"id": "u1", "interests": interests});
+        let profile = pkg
+            .profile_from_json(obj.as_object().unwrap().clone())
+            .unwrap();
+        let r = h.call(
+            0,
+            0,
+            Ty::Int,
+            &[ScriptArg::Profile(&profile)],
+            &TimeZone::UTC,
+        );
+        assert_eq!(r, Ok(Value::Int(2_000)));
     }
 
     #[test]
