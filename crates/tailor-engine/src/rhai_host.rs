@@ -80,8 +80,8 @@ impl Default for Limits {
 
 /// How [`Limits::memory`] is kept: rhai bounds each value (`string_size`, `array_size`,
 /// `map_size`) but not how many of them a call holds, and not a map that grows by
-/// `m[k] = v` (a map of 32 KB strings built that way reached 100 MB within the
-/// operations budget). So the host counts the data itself:
+/// `m[k] = v` (a map of 32 KB strings built that way reached 63 MB within the
+/// operations budget, `tests/script_memory.rs`). So the host counts the data itself:
 ///
 /// - **What counts**: the variables of the running script function, and those of the
 ///   functions that called it as they were when last counted (rhai gives each function
