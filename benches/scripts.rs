@@ -135,11 +135,28 @@ fn calls(c: &mut Criterion) {
         Limits::default(),
     )
     .expect("script");
+    // The same without the memory budget (`Limits::memory`), to see what counting costs.
+    let unbudgeted = RhaiHost::compile(
+        &[SCRIPT.to_owned()],
+        pkg.compiled(),
+        pkg.sources(),
+        Limits {
+            memory: usize::MAX,
+            ..Limits::default()
+        },
+    )
+    .expect("script");
     let tz = TimeZone::get("Asia/Shanghai").expect("zone");
     let mut group = c.benchmark_group("scripts/call");
     group.bench_function("prefers_window(profile)", |b| {
         b.iter(|| {
             black_box(host.call(0, 0, Ty::Bool, &[ScriptArg::Profile(&profile)], &tz))
+                .expect("call")
+        })
+    });
+    group.bench_function("prefers_window(profile), memory budget off", |b| {
+        b.iter(|| {
+            black_box(unbudgeted.call(0, 0, Ty::Bool, &[ScriptArg::Profile(&profile)], &tz))
                 .expect("call")
         })
     });
@@ -167,6 +184,12 @@ fn calls(c: &mut Criterion) {
             })
         },
     );
+    group.bench_function("runaway loop, memory budget off", |b| {
+        b.iter(|| {
+            black_box(unbudgeted.call(0, 3, Ty::Bool, &[ScriptArg::Profile(&profile)], &tz))
+                .expect_err("runs past its budget")
+        })
+    });
     group.finish();
 }
 

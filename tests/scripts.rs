@@ -533,6 +533,57 @@ fn a_runaway_script_costs_an_event_one_budget_not_a_hung_thread() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
+#[test]
+fn a_script_over_its_memory_budget_costs_an_event_one_budget() {
+    // The script of issue 16: a map of 32 KB strings, built by `m[k] = v`.
+    let dir = Dir::new(
+        "memory-hog",
+        &[
+            (
+                "main.rules",
+                "script s from \"scripts/s.rhai\" { fn hog(block) -> bool }\n\
+                 rule greedy { priority 1  pick 3 from a where s::hog(block) }\n\
+                 rule fine { pick 1 from b }\n",
+            ),
+            (
+                "scripts/s.rhai",
+                "fn hog(b) {\n\
+                   let s = \"x\"; while s.len() < 32768 { s += s; }\n\
+                   let m = #{}; let i = 0;\n\
+                   loop { m[\"k\" + i] = s + i; i += 1; }\n\
+                 }\n",
+            ),
+        ],
+    );
+    let pkg = Package::load(dir.path()).unwrap();
+    let catalog = format!(
+        "{}\n{}",
+        blocks(20),
+        r#"{"id": "b-1", "section": "b", "title": "b", "published": "2013-04-01T08:00:00+08:00"}"#
+    );
+    let (p, c) = data(&pkg, r#"{"id": "u1"}"#, &catalog);
+    let out = pkg.evaluate(&enter(), &p[0], &c, &History::default());
+    // The rest of the evaluation proceeds.
+    assert_eq!(
+        out.to_json()["fired"],
+        serde_json::json!(["greedy", "fine"])
+    );
+    // One call ran into the memory budget; the 19 others were not made.
+    let memory = Limits::default().memory;
+    let first = format!("held more than {memory} bytes of data beyond its arguments");
+    assert_eq!(out.errors.len(), 20);
+    assert_eq!(out.errors[0].error, first);
+    assert_eq!(
+        out.errors[0].failure,
+        Some(tailor_engine::script::ScriptFailure::TooMuchMemory(memory))
+    );
+    assert!(
+        out.errors[1..]
+            .iter()
+            .all(|e| e.error == format!("{first}; not called again in this evaluation"))
+    );
+}
+
 /// The indexed evaluator sends every pick that calls a script — in `where`, in `order
 /// by`, or through a fired rule's `drop where` — down the reference path, so that the
 /// same calls are made and the same failures reported, in the same order. Each script

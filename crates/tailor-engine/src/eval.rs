@@ -23,6 +23,9 @@ pub struct Failed;
 
 pub type EvalResult = Result<Option<Value>, Failed>;
 
+/// Added to the error of a call not made because the function spent a budget already.
+const NOT_AGAIN: &str = "; not called again in this evaluation";
+
 /// Everything an expression can see.
 pub struct Ctx<'a> {
     pub segments: &'a [crate::ir::CSegment],
@@ -121,9 +124,9 @@ impl<'a> Ctx<'a> {
                         .and_then(|s| s.fns.get(call.func))
                         .map_or("", |f| f.name.as_str()),
                 );
-                // A function that ran past its operations budget is not called again in
-                // this evaluation: an endless loop costs an event one budget, not one per
-                // block (§8, docs/scripts.md).
+                // A function that ran past its operations or memory budget is not called
+                // again in this evaluation: an endless loop costs an event one budget, not
+                // one per block (§8, docs/scripts.md).
                 let spent = self
                     .errors
                     .borrow()
@@ -131,25 +134,31 @@ impl<'a> Ctx<'a> {
                     .find(|e| {
                         e.script == script
                             && e.function == function
-                            && ScriptFailure::is_out_of_operations(&e.error)
+                            && e.failure
+                                .as_ref()
+                                .is_some_and(ScriptFailure::spent_a_budget)
                     })
-                    .map(|e| format!("{}; not called again in this evaluation", e.error));
+                    .map(|e| {
+                        let why = e.error.trim_end_matches(NOT_AGAIN);
+                        (format!("{why}{NOT_AGAIN}"), e.failure.clone())
+                    });
                 let result = match spent {
                     Some(why) => Err(why),
                     None => self
                         .host
                         .call(call.script, call.func, call.ret, &args, self.tz)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| (e.to_string(), Some(e))),
                 };
                 match result {
                     Ok(v) => Some(v),
-                    Err(why) => {
+                    Err((why, failure)) => {
                         self.errors.borrow_mut().push(ScriptError {
                             script: script.to_owned(),
                             function: function.to_owned(),
                             user: self.profile.id().to_owned(),
                             block: self.block.map(|b| b.id().to_owned()),
                             error: why,
+                            failure,
                         });
                         return Err(Failed);
                     }

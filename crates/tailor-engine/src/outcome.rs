@@ -67,6 +67,10 @@ pub struct ScriptError {
     /// The block being looked at, for calls in `where`, `order by` and `drop where`.
     pub block: Option<String>,
     pub error: String,
+    /// The failure as the script host reported it (not part of the outcome's JSON, which
+    /// shows `error`): lets the engine tell a spent budget from other failures without
+    /// reading the text. `None` when the failure did not come from the host.
+    pub failure: Option<crate::script::ScriptFailure>,
 }
 
 /// One learn statement applied (§9).
@@ -248,6 +252,7 @@ mod tests {
                 user: "u".into(),
                 block: Some("b1".into()),
                 error: "boom".into(),
+                failure: None,
             }],
             learned: vec![Learned {
                 op: "add",

@@ -56,6 +56,12 @@ pub struct Limits {
     pub array_size: usize,
     /// Entries in any object map a script builds (nested maps count all their entries).
     pub map_size: usize,
+    /// Bytes of data one call may hold beyond its arguments: strings, arrays, maps and
+    /// blobs together, in the variables of the running function and of its callers,
+    /// and in the result. The per-value limits above bound one value; this bounds their
+    /// sum. How the bytes are counted and when they are checked: [`MemoryBudget`].
+    /// `usize::MAX` turns the budget off (no counting at all).
+    pub memory: usize,
 }
 
 impl Default for Limits {
@@ -67,8 +73,239 @@ impl Default for Limits {
             string_size: 64 * 1024,
             array_size: 10_000,
             map_size: 10_000,
+            memory: 1024 * 1024,
         }
     }
+}
+
+/// How [`Limits::memory`] is kept: rhai bounds each value (`string_size`, `array_size`,
+/// `map_size`) but not how many of them a call holds, and not a map that grows by
+/// `m[k] = v` (a map of 32 KB strings built that way reached 63 MB within the
+/// operations budget, `tests/script_memory.rs`). So the host counts the data itself:
+///
+/// - **What counts**: the variables of the running script function, and those of the
+///   functions that called it as they were when last counted (rhai gives each function
+///   its own variables, and a hook sees only the running function's), 16 bytes each
+///   (a rhai value) plus their contents: a string or blob its length; an array 16
+///   bytes per element plus the elements' contents; a map 16 bytes plus its key's size
+///   and length per entry, plus the values' contents; a function pointer its curried
+///   values; a value shared by closures its contents. A string stored in several
+///   places counts in each (rhai shares it), so the count errs high.
+/// - **The budget** is the arguments' count when the call starts plus
+///   [`Limits::memory`].
+/// - **When**: every [`MemoryBudget::CHECK_EVERY`] reads or writes of variables (up to
+///   [`MemoryBudget::CHECK_EVERY_AT_MOST`] when the last check counted more than
+///   `4 × CHECK_EVERY` values: a quarter of their number), on the first access after a
+///   function is called or returns, and on the result. A check
+///   that finds more fails the call with [`ScriptFailure::TooMuchMemory`], which a
+///   script cannot catch (`try` does not see it).
+/// - **The bound**: at each check a call holds at most its arguments plus `memory`
+///   bytes; between two checks of a function it makes at most `CHECK_EVERY` variable
+///   accesses (`CHECK_EVERY_AT_MOST` when it holds many values), each of which stores
+///   at most one new value, and rhai keeps every value it builds within the per-value
+///   limits. So a call holds at most the budget plus what that many accesses can build
+///   in each active function (the callers' last accesses are counted when control
+///   returns to them). Values not yet stored in a
+///   variable (an argument being computed, a result on its way back) count once
+///   stored, or in the result; values nested deeper than 128 count as over budget.
+/// - **Cost**: a check visits every value the running function holds (at most until
+///   the count passes the budget): about 4 per variable access once there are more than
+///   64, more only past 1 024. The checks of one call may visit at most
+///   [`MemoryBudget::VISITS_PER_OPERATION`] values per operation of its budget; a call
+///   that needs more fails as out of operations, so checking never takes longer than
+///   the operations budget allows.
+#[derive(Debug, Clone)]
+pub struct MemoryBudget {
+    /// The most a call may hold: its arguments' count plus `Limits::memory`.
+    limit: usize,
+    /// Variable accesses until the next check.
+    countdown: u32,
+    /// The function nesting level (`EvalContext::call_level`) of the last check.
+    level: usize,
+    /// What the variables of each nesting level held when last counted (rhai gives each
+    /// script function its own variables: a check sees only the running function's).
+    frames: Vec<usize>,
+    /// Values visited by this call's checks so far.
+    visits: u64,
+    /// The most values this call's checks may visit.
+    max_visits: u64,
+}
+
+impl MemoryBudget {
+    /// Variable reads and writes between two checks, at least.
+    pub const CHECK_EVERY: u32 = 16;
+    /// Variable reads and writes between two checks, at most: a check that counted `n`
+    /// values waits `n / 4` accesses (within these bounds), so that counting a call
+    /// that holds many values (a large profile) costs about 4 values per access.
+    pub const CHECK_EVERY_AT_MOST: u32 = 256;
+    /// Values a call's checks may visit per operation of its budget.
+    pub const VISITS_PER_OPERATION: u64 = 16;
+
+    fn new(arguments: usize, limits: &Limits) -> MemoryBudget {
+        MemoryBudget {
+            limit: arguments.saturating_add(limits.memory),
+            countdown: MemoryBudget::CHECK_EVERY,
+            level: 0,
+            frames: Vec::new(),
+            visits: 0,
+            max_visits: limits
+                .operations
+                .saturating_mul(MemoryBudget::VISITS_PER_OPERATION),
+        }
+    }
+
+    /// Called on every variable access (`Engine::on_var`): every `CHECK_EVERY`th time,
+    /// and on the first access after a function was called or returned, count what the
+    /// running function's variables hold and add what its callers' held when last
+    /// counted.
+    fn on_access(ctx: &mut rhai::EvalContext) -> Result<(), Box<EvalAltResult>> {
+        let level = ctx.call_level();
+        let (limit, callers) = {
+            let Some(mut budget) = ctx.tag_mut().write_lock::<MemoryBudget>() else {
+                return Ok(());
+            };
+            budget.countdown = budget.countdown.saturating_sub(1);
+            if budget.countdown > 0 && budget.level == level {
+                return Ok(());
+            }
+            budget.countdown = MemoryBudget::CHECK_EVERY;
+            budget.level = level;
+            budget.frames.resize(level, 0);
+            let callers = budget
+                .frames
+                .iter()
+                .fold(0_usize, |a, b| a.saturating_add(*b));
+            (budget.limit, callers)
+        };
+        let held = measure(
+            ctx.scope().iter_raw().map(|(_, _, v)| v),
+            limit.saturating_sub(callers),
+        );
+        let Some(mut budget) = ctx.tag_mut().write_lock::<MemoryBudget>() else {
+            return Ok(());
+        };
+        budget.frames.push(held.bytes);
+        budget.visits = budget.visits.saturating_add(held.visits);
+        budget.countdown = u32::try_from(held.visits / 4)
+            .unwrap_or(u32::MAX)
+            .clamp(MemoryBudget::CHECK_EVERY, MemoryBudget::CHECK_EVERY_AT_MOST);
+        if callers.saturating_add(held.bytes) > limit || held.too_deep {
+            Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(OverMemory),
+                Position::NONE,
+            )))
+        } else if budget.visits > budget.max_visits {
+            Err(Box::new(EvalAltResult::ErrorTooManyOperations(
+                Position::NONE,
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The token of a call stopped by its memory budget (`EvalAltResult::ErrorTerminated`).
+#[derive(Debug, Clone, Copy)]
+struct OverMemory;
+
+/// What [`measure`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Measure {
+    /// Bytes as [`MemoryBudget`] counts them.
+    bytes: usize,
+    /// Array elements, nested ones included (the way rhai counts them for `array_size`).
+    elements: usize,
+    /// Map entries, nested ones included (for `map_size`).
+    entries: usize,
+    /// Bytes in strings, nested ones included (for `string_size`).
+    string_bytes: usize,
+    /// Values visited.
+    visits: u64,
+    /// Values nested deeper than [`MAX_DEPTH`] were found (and not counted).
+    too_deep: bool,
+}
+
+/// Values nest at most this deep (arrays, maps, curried values and values shared by
+/// closures, which may form cycles) before a count gives up and reports the data as over
+/// any budget: counting recurses once per level.
+const MAX_DEPTH: usize = 128;
+
+/// Count the data held by `roots` (each a variable or a result), as [`MemoryBudget`]
+/// describes, stopping once the bytes pass `stop_above`.
+fn measure<'a>(roots: impl Iterator<Item = &'a Dynamic>, stop_above: usize) -> Measure {
+    let mut m = Measure::default();
+    for root in roots {
+        m.bytes = m.bytes.saturating_add(SLOT);
+        measure_into(root, stop_above, 0, &mut m);
+        if m.bytes > stop_above || m.too_deep {
+            break;
+        }
+    }
+    m
+}
+
+/// The bytes of one rhai value (`Dynamic`), counted once for every variable, array
+/// element and map entry.
+const SLOT: usize = std::mem::size_of::<Dynamic>();
+
+fn measure_into(d: &Dynamic, stop_above: usize, depth: usize, m: &mut Measure) {
+    m.visits = m.visits.saturating_add(1);
+    if m.bytes > stop_above || m.too_deep {
+        return;
+    }
+    if depth > MAX_DEPTH {
+        m.too_deep = true;
+        return;
+    }
+    if d.is_shared() {
+        // A value locked for writing is being changed by the statement running now;
+        // the next check counts it.
+        if let Some(inner) = d.read_lock::<Dynamic>() {
+            measure_into(&inner, stop_above, depth + 1, m);
+        }
+    } else if let Ok(s) = d.as_immutable_string_ref() {
+        m.bytes = m.bytes.saturating_add(s.len());
+        m.string_bytes = m.string_bytes.saturating_add(s.len());
+    } else if let Ok(a) = d.as_array_ref() {
+        m.bytes = m.bytes.saturating_add(SLOT.saturating_mul(a.len()));
+        m.elements = m.elements.saturating_add(a.len());
+        for x in a.iter() {
+            if m.bytes > stop_above || m.too_deep {
+                break;
+            }
+            measure_into(x, stop_above, depth + 1, m);
+        }
+    } else if let Ok(map) = d.as_map_ref() {
+        let entry = SLOT + key_size(&map);
+        m.entries = m.entries.saturating_add(map.len());
+        for (k, v) in map.iter() {
+            if m.bytes > stop_above || m.too_deep {
+                break;
+            }
+            m.bytes = m.bytes.saturating_add(entry.saturating_add(k.len()));
+            measure_into(v, stop_above, depth + 1, m);
+        }
+    } else if let Ok(b) = d.as_blob_ref() {
+        m.bytes = m.bytes.saturating_add(b.len());
+    } else if let Some(f) = d.read_lock::<rhai::FnPtr>() {
+        let curry = f.curry();
+        m.bytes = m
+            .bytes
+            .saturating_add(f.fn_name().len())
+            .saturating_add(SLOT.saturating_mul(curry.len()));
+        for x in curry {
+            if m.bytes > stop_above || m.too_deep {
+                break;
+            }
+            measure_into(x, stop_above, depth + 1, m);
+        }
+    }
+}
+
+/// The size of a map's key type (the key's own bytes; its text, when longer than fits
+/// inline, is counted by length).
+fn key_size<K, V>(_: &std::collections::BTreeMap<K, V>) -> usize {
+    std::mem::size_of::<K>()
 }
 
 /// The rhai script host: one shared engine, one compiled AST per script.
@@ -98,6 +335,12 @@ fn engine(limits: &Limits) -> Engine {
     e.set_max_array_size(limits.array_size);
     e.set_max_map_size(limits.map_size);
     e.disable_symbol("eval");
+    #[expect(
+        deprecated,
+        reason = "rhai marks `on_var` volatile, not deprecated; \
+                  it is the one hook that sees a call's variables"
+    )]
+    e.on_var(|_, _, mut ctx| MemoryBudget::on_access(&mut ctx).map(|()| None));
     e.on_print(|s| tracing::info!(target: "tailor::script", "{s}"));
     e.on_debug(|s, src, pos| {
         tracing::debug!(
@@ -214,6 +457,9 @@ impl RhaiHost {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 ScriptFailure::TooManyOperations(self.limits.operations)
             }
+            EvalAltResult::ErrorTerminated(token, _) if token.is::<OverMemory>() => {
+                ScriptFailure::TooMuchMemory(self.limits.memory)
+            }
             EvalAltResult::ErrorStackOverflow(_) => {
                 ScriptFailure::CallTooDeep(self.limits.call_depth)
             }
@@ -278,51 +524,43 @@ impl ScriptHost for RhaiHost {
         let s = self.scripts.get(script).ok_or_else(unknown)?;
         let name = s.fns.get(func).ok_or_else(unknown)?;
         let args: Vec<Dynamic> = args.iter().map(|a| self.to_dynamic(a, tz)).collect();
-        let mut scope = Scope::new();
-        let options = rhai::CallFnOptions::new()
+        let mut options = rhai::CallFnOptions::new()
             .eval_ast(false)
             .rewind_scope(true);
+        let mut limit = usize::MAX;
+        if self.limits.memory != usize::MAX {
+            let budget = MemoryBudget::new(measure(args.iter(), usize::MAX).bytes, &self.limits);
+            limit = budget.limit;
+            options = options.with_tag(budget);
+        }
+        let mut scope = Scope::new();
         let result: Dynamic = self
             .engine
             .call_fn_with_options(options, &mut scope, &s.ast, name, args)
             .map_err(|e| self.failure(&e, s.ast.source().unwrap_or("")))?;
-        self.check_sizes(&result)?;
+        self.check_sizes(&result, limit)?;
         from_dynamic(result, ret)
     }
 }
 
 impl RhaiHost {
     /// rhai checks sizes as a script builds values, except for new keys set by index
-    /// (`m[k] = v`); check the result as a whole too.
-    fn check_sizes(&self, d: &Dynamic) -> Result<(), ScriptFailure> {
-        let (arrays, maps, strings) = sizes(d);
-        if strings > self.limits.string_size {
+    /// (`m[k] = v`); check the result as a whole too, and against the call's memory
+    /// budget (`limit`: the arguments plus `Limits::memory`).
+    fn check_sizes(&self, d: &Dynamic, limit: usize) -> Result<(), ScriptFailure> {
+        let m = measure(std::iter::once(d), limit);
+        if m.bytes > limit || m.too_deep {
+            Err(ScriptFailure::TooMuchMemory(self.limits.memory))
+        } else if m.string_bytes > self.limits.string_size {
             Err(ScriptFailure::StringTooLong(self.limits.string_size))
-        } else if arrays > self.limits.array_size {
+        } else if m.elements > self.limits.array_size {
             Err(ScriptFailure::ArrayTooLarge(self.limits.array_size))
-        } else if maps > self.limits.map_size {
+        } else if m.entries > self.limits.map_size {
             Err(ScriptFailure::MapTooLarge(self.limits.map_size))
         } else {
             Ok(())
         }
     }
-}
-
-/// Array elements, map entries and string bytes in a value, nested ones included (the
-/// way rhai counts them).
-fn sizes(d: &Dynamic) -> (usize, usize, usize) {
-    if let Ok(s) = d.as_immutable_string_ref() {
-        return (0, 0, s.len());
-    }
-    let add =
-        |(a, m, s): (usize, usize, usize), (x, y, z): (usize, usize, usize)| (a + x, m + y, s + z);
-    if let Ok(arr) = d.as_array_ref() {
-        return arr.iter().map(sizes).fold((arr.len(), 0, 0), add);
-    }
-    if let Ok(map) = d.as_map_ref() {
-        return map.values().map(sizes).fold((0, map.len(), 0), add);
-    }
-    (0, 0, 0)
 }
 
 /// ` at scripts/seat.rhai:3:9`, or nothing when rhai gives no position.
@@ -717,7 +955,170 @@ mod tests {
             string_size: 100,
             array_size: 100,
             map_size: 100,
+            memory: 100_000,
         }
+    }
+
+    /// The script of issue 16: a map of 32 KB strings, built by `m[k] = v` in a loop.
+    /// Each string is new (`s + i`), so each entry costs 32 KB; rhai's per-value limits
+    /// never see the map as a whole while it grows.
+    const MAP_OF_BIG_STRINGS: &str = r#"
+        fn f() {
+            let s = "x";
+            while s.len() < 32768 { s += s; }
+            let m = #{};
+            let i = 0;
+            loop { m["k" + i] = s + i; i += 1; }
+        }
+    "#;
+
+    #[test]
+    fn limit_memory_stops_a_map_of_big_strings() {
+        let r = call(
+            "fn f() -> int",
+            MAP_OF_BIG_STRINGS,
+            Limits::default(),
+            Ty::Int,
+        );
+        assert_eq!(r, Err(ScriptFailure::TooMuchMemory(1024 * 1024)));
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("held more than 1048576 bytes of data beyond its arguments".to_owned())
+        );
+    }
+
+    #[test]
+    fn limit_memory_counts_every_variable_and_callee() {
+        // Many variables, each far within the per-value limits.
+        let text = r#"
+            fn f() { let s = "0123456789"; while s.len() < 2000 { s += s; } g(s, 0) }
+            fn g(s, n) { let t = s + n; if n < 5 { g(s, n + 1) } else { let u = t; 0 } }
+        "#;
+        let limits = Limits {
+            string_size: 10_000,
+            memory: 10_000,
+            ..small()
+        };
+        let r = call("fn f() -> int", text, limits, Ty::Int);
+        assert_eq!(r, Err(ScriptFailure::TooMuchMemory(10_000)));
+        // The same with room for it.
+        let r = call(
+            "fn f() -> int",
+            text,
+            Limits {
+                memory: 100_000,
+                ..limits
+            },
+            Ty::Int,
+        );
+        assert_eq!(r, Ok(Value::Int(0)));
+    }
+
+    #[test]
+    fn limit_memory_cannot_be_caught() {
+        let text = r#"
+            fn f() { try { g() } catch (e) { "caught" } }
+            fn g() { let a = []; loop { a.push("0123456789" + a.len()); } }
+        "#;
+        let limits = Limits {
+            string_size: 100_000,
+            array_size: 100_000,
+            memory: 5_000,
+            ..small()
+        };
+        let r = call("fn f() -> string", text, limits, Ty::String);
+        assert_eq!(r, Err(ScriptFailure::TooMuchMemory(5_000)));
+    }
+
+    #[test]
+    fn limit_memory_applies_to_the_result() {
+        // Built without reading a variable: the result is checked when it comes back.
+        let text = r#"fn f() { ["0123456789", "0123456789", "0123456789"] }"#;
+        let limits = Limits {
+            memory: 40,
+            ..small()
+        };
+        let r = call("fn f() -> set<string>", text, limits, Ty::SetString);
+        assert_eq!(r, Err(ScriptFailure::TooMuchMemory(40)));
+    }
+
+    #[test]
+    fn limit_memory_leaves_the_arguments_out() {
+        // A profile far larger than the budget: the budget is what the call adds to it.
+        let (pkg, h) = host(
+            "fn f(profile) -> int",
+            "fn f(p) { let n = 0; for i in p.interests { n += i.len(); } n }",
+            Limits {
+                memory: 1_000,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let interests: Vec<String> = (0..200).map(|i| format!("{i:0>100}")).collect();
+        let obj = serde_json::json!({"id": "u1", "interests": interests});
+        let profile = pkg
+            .profile_from_json(obj.as_object().unwrap().clone())
+            .unwrap();
+        let r = h.call(
+            0,
+            0,
+            Ty::Int,
+            &[ScriptArg::Profile(&profile)],
+            &TimeZone::UTC,
+        );
+        assert_eq!(r, Ok(Value::Int(20_000)));
+    }
+
+    #[test]
+    fn limit_memory_counting_a_large_profile_stays_cheap() {
+        // A profile of 3 000 values and a loop of some 6 000 variable accesses: counting
+        // every 16 accesses would visit 1.1 million values, past the 16 per operation
+        // the checks may take; counting every n / 4 accesses visits about 70 000.
+        let (pkg, h) = host(
+            "fn f(profile) -> int",
+            "fn f(p) { let n = 0; for i in 0..2000 { n += 1; } n }",
+            Limits::default(),
+        )
+        .unwrap();
+        let interests: Vec<String> = (0..3_000).map(|i| format!("i{i}")).collect();
+        let obj = serde_json::json!({"id": "u1", "interests": interests});
+        let profile = pkg
+            .profile_from_json(obj.as_object().unwrap().clone())
+            .unwrap();
+        let r = h.call(
+            0,
+            0,
+            Ty::Int,
+            &[ScriptArg::Profile(&profile)],
+            &TimeZone::UTC,
+        );
+        assert_eq!(r, Ok(Value::Int(2_000)));
+    }
+
+    #[test]
+    fn measure_counts_as_documented() {
+        let m = |d: Dynamic| measure(std::iter::once(&d), usize::MAX);
+        assert_eq!(m(Dynamic::from_int(1)).bytes, SLOT);
+        assert_eq!(m(Dynamic::from("abc".to_owned())).bytes, SLOT + 3);
+        let arr = Dynamic::from_array(vec![Dynamic::from("ab".to_owned()), Dynamic::UNIT]);
+        let got = m(arr);
+        assert_eq!(got.bytes, SLOT + 2 * SLOT + 2);
+        assert_eq!((got.elements, got.entries, got.string_bytes), (2, 0, 2));
+        let mut map = rhai::Map::new();
+        map.insert("key".into(), Dynamic::from("value".to_owned()));
+        let entry = SLOT + key_size(&map);
+        let got = m(Dynamic::from_map(map));
+        assert_eq!(got.bytes, SLOT + entry + 3 + 5);
+        assert_eq!((got.elements, got.entries, got.string_bytes), (0, 1, 5));
+        // Nesting past MAX_DEPTH is reported, not followed; the count stops past its limit.
+        let mut deep = Dynamic::UNIT;
+        for _ in 0..MAX_DEPTH + 10 {
+            deep = Dynamic::from_array(vec![deep]);
+        }
+        assert!(measure(std::iter::once(&deep), usize::MAX).too_deep);
+        let wide = Dynamic::from_array(vec![Dynamic::from_int(0); 1_000]);
+        let got = measure(std::iter::once(&wide), 100);
+        assert!(got.bytes > 100 && got.visits < 20, "{got:?}");
     }
 
     #[test]

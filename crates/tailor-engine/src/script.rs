@@ -42,6 +42,11 @@ pub enum ScriptFailure {
     /// `Limits::map_size`.
     #[error("built a map with more than {0} entries")]
     MapTooLarge(usize),
+    /// `Limits::memory`: the call held more data (strings, arrays, maps and blobs
+    /// together, counted as `rhai_host` describes) than its arguments plus this many
+    /// bytes.
+    #[error("held more than {0} bytes of data beyond its arguments")]
+    TooMuchMemory(usize),
     /// The result does not convert to the declared return type.
     #[error("returned {found} where the declaration says `{expected}`")]
     WrongType { expected: String, found: String },
@@ -55,9 +60,21 @@ pub enum ScriptFailure {
 
 impl ScriptFailure {
     /// Whether an error message, as an outcome lists it, says that a call ran past its
-    /// operations budget ([`ScriptFailure::TooManyOperations`]).
+    /// operations budget ([`ScriptFailure::TooManyOperations`]). For hosts that only
+    /// have the text; the engine itself keeps the typed failure
+    /// ([`crate::ScriptError::failure`]) and asks [`ScriptFailure::spent_a_budget`].
     pub fn is_out_of_operations(message: &str) -> bool {
         message.starts_with("ran past its budget of ") && message.ends_with(" operations")
+    }
+
+    /// Whether the call used up a per-call budget — operations or memory — rather than
+    /// failing on its own terms. Such a function is not called again in the same
+    /// evaluation (`eval.rs`): it would most likely spend the whole budget again.
+    pub fn spent_a_budget(&self) -> bool {
+        matches!(
+            self,
+            ScriptFailure::TooManyOperations(_) | ScriptFailure::TooMuchMemory(_)
+        )
     }
 }
 
@@ -108,6 +125,19 @@ mod tests {
             ScriptFailure::Runtime("ran past its budget of 3 operations!".into()),
         ] {
             assert!(!ScriptFailure::is_out_of_operations(&other.to_string()));
+        }
+    }
+
+    #[test]
+    fn budgets_are_recognised_by_type() {
+        assert!(ScriptFailure::TooManyOperations(20_000).spent_a_budget());
+        assert!(ScriptFailure::TooMuchMemory(1 << 20).spent_a_budget());
+        for other in [
+            ScriptFailure::CallTooDeep(32),
+            ScriptFailure::StringTooLong(10),
+            ScriptFailure::Runtime("held more than 1 bytes of data beyond its arguments".into()),
+        ] {
+            assert!(!other.spent_a_budget(), "{other}");
         }
     }
 }
