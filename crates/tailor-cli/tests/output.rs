@@ -253,3 +253,63 @@ fn batch_replaces_a_regular_file_through_a_link_and_keeps_the_link() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 7);
 }
+
+/// `tailor serve` prints a banner, but a closed standard output (a detached process, a
+/// pipe whose reader left) must not stop it: it keeps serving.
+#[test]
+fn serve_keeps_serving_when_stdout_is_closed() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tailor.toml");
+    let repo = workspace();
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\nwatch = false\n[accounts.q]\npackage = \"{}\"\ntoken = \"t\"\n",
+            repo.join("rules/qianjiang").display()
+        ),
+    )
+    .unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = tailor()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TAILOR_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let healthz = || -> Option<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answer = loop {
+        if let Some(a) = healthz() {
+            break a;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the server exited with a closed stdout"
+        );
+        assert!(std::time::Instant::now() < deadline, "no answer in 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Give a failing banner write time to take the process down, then ask again.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(healthz().is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -612,12 +612,20 @@ pub fn serve_main(config_path: Option<&std::path::Path>) -> Result<(), Error> {
     let default = config_path.is_none();
     runtime.block_on(async move {
         let running = start(config, None).await?;
-        println!("{}", banner(&running));
-        if default {
-            println!(
-                "(the example catalog is dated February 2013, so at today's date readers get `success`;\n \
-                 `tailor serve --config crates/tailor-server/qianjiang.toml` runs the clock from its evening)"
-            );
+        // The banner is a courtesy: a closed or full stdout (`tailor serve | head`, a
+        // detached process) must not stop the server, so write errors are ignored.
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", banner(&running));
+            if default {
+                let _ = writeln!(
+                    out,
+                    "(the example catalog is dated February 2013, so at today's date readers get `success`;\n \
+                     `tailor serve --config crates/tailor-server/qianjiang.toml` runs the clock from its evening)"
+                );
+            }
+            let _ = out.flush();
         }
         running.until_signal().await;
         Ok(())
