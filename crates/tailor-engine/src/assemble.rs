@@ -746,3 +746,37 @@ pub(crate) fn dedup(errors: Vec<ScriptError>) -> Vec<ScriptError> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// The code lines (not comments, not its tests) of a source file that name the
+    /// indexed path's module.
+    fn naming_the_index(src: &str) -> Vec<String> {
+        let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+        code.lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .filter(|l| {
+                l.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| w == "fast")
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The oracle stays independent (issue 19): the reference's finder and ordering, and
+    /// the explanation built on them, import nothing from the indexed path, so a bug
+    /// there cannot pass the differential proptest by being shared.
+    #[test]
+    fn the_reference_imports_nothing_from_the_indexed_path() {
+        for (file, src) in [
+            ("assemble.rs", include_str!("assemble.rs")),
+            ("explain.rs", include_str!("explain.rs")),
+            ("explain/why.rs", include_str!("explain/why.rs")),
+        ] {
+            assert_eq!(naming_the_index(src), Vec::<String>::new(), "{file}");
+        }
+        // The check sees an import when there is one.
+        let before = "use crate::eval::Ctx;\nuse crate::fast::picks::sort_by_keys;\n";
+        assert_eq!(naming_the_index(before).len(), 1);
+    }
+}
