@@ -3,14 +3,11 @@
 //! and for every pick which blocks of its section it considered and why each was or was
 //! not taken.
 //!
-//! This mirrors `assemble.rs` step by step and computes its own digest; the integration
-//! test `tests/explain_agrees.rs` checks that the two always choose the same items in the
-//! same order, so they cannot drift apart.
+//! It is the reference run of assembly (`assemble.rs`'s one driver, scanning) with a
+//! recording observer, so its items are the evaluator's by construction;
+//! `tests/explain_agrees.rs` checks it still.
 
 mod why;
-
-use std::cell::RefCell;
-use std::cmp::Ordering;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value as J, json};
@@ -20,11 +17,10 @@ use tailor_lang::ast::{self, EventKind};
 use why::{Sources, Why};
 
 use crate::data::{Block, Catalog, Delivery, Event, History, Profile};
-use crate::eval::{Ctx, compare};
-use crate::ir::{CAction, COrder, CPick};
+use crate::eval::Ctx;
+use crate::ir::{CAction, CPick, CRule};
 use crate::outcome::{Learned, PickSource, ScriptError};
 use crate::package::Package;
-use crate::schema;
 use crate::value::{Value, format_duration, format_time};
 
 /// The explanation of one evaluation.
@@ -406,14 +402,6 @@ impl Explanation {
     }
 }
 
-/// Deliveries in the half-open window (T − D, T], as in `assemble.rs`.
-fn in_window(d: &Delivery, at: Timestamp, window: SignedDuration) -> bool {
-    match at.checked_sub(window) {
-        Ok(start) => d.at > start && d.at <= at,
-        Err(_) => d.at <= at,
-    }
-}
-
 /// A value for people: JSON, times in the edition's zone; `missing` for missing.
 pub fn show_value(v: Option<&Value>, tz: &jiff::tz::TimeZone) -> String {
     match v {
@@ -427,26 +415,288 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A compiled pick with its AST and the rule it belongs to.
-struct PickRun<'p> {
-    rule: String,
-    source: PickSource,
-    pick: &'p CPick,
-    ast: Option<&'p ast::Pick>,
+/// The observer that turns the reference run of §10 into an explanation: it records
+/// what the driver (`assemble.rs`) saw and decided, and works out the details (the false
+/// conditions, which check made a block ineligible) in the quiet context, so that
+/// explaining adds no script failure to the outcome.
+struct Recorder<'r> {
+    pkg: &'r Package,
+    why: Why<'r, 'r>,
+    past: &'r [Delivery],
+    t: Timestamp,
+    edition_cap: Option<CapCount>,
+    quiet: bool,
+    rules: Vec<RuleExplanation>,
+    /// The fired rules, in evaluation order (their drops explain ineligible blocks).
+    fired: Vec<&'r CRule>,
+    picks: Vec<PickExplanation>,
+    /// The running pick's AST (for the facts of a false `where`), its limit, and the
+    /// blocks of its section that were not candidates, in id order.
+    ast: Option<&'r ast::Pick>,
+    limit: Limit,
+    others: Vec<Candidate>,
+    /// Chosen block ids, with the rule (or `fallback`) that chose each.
+    chosen_by: Vec<(String, String)>,
+    fallback: FallbackExplanation,
 }
 
-/// Assembly state, as in `assemble.rs`.
-struct State {
-    /// (section index, id, reason, source, pick index) in the order chosen.
-    chosen: Vec<(usize, String, String, PickSource, usize)>,
-    per_section: Vec<usize>,
+impl Recorder<'_> {
+    /// Why an ineligible block is not eligible.
+    fn ineligible(&self, b: &Block, quiet: &Ctx<'_>) -> CandidateStatus {
+        let ed = &self.pkg.compiled().edition;
+        let (t, tz) = (self.t, &ed.timezone);
+        if b.published().is_none_or(|p| p > t) {
+            return CandidateStatus::NotPublished {
+                published: b
+                    .published()
+                    .map_or_else(|| "never".to_owned(), |p| format_time(p, tz)),
+            };
+        }
+        if let Some(e) = b.expires().filter(|e| t >= *e) {
+            return CandidateStatus::Expired {
+                expires: format_time(e, tz),
+            };
+        }
+        if let Some(repeat) = ed.repeat
+            && let Some(d) = self
+                .past
+                .iter()
+                .filter(|d| in_window(d, t, repeat) && d.blocks.iter().any(|x| x == b.id()))
+                .max_by_key(|d| d.at)
+        {
+            return CandidateStatus::RecentlyDelivered {
+                at: format_time(d.at, tz),
+                repeat: format_duration(repeat),
+            };
+        }
+        // The first drop that holds keeps the block out (as the driver evaluates them);
+        // the drops of later rules that hold too are listed.
+        let qctx = quiet.with_block(b);
+        let mut first: Option<CandidateStatus> = None;
+        let mut others = Vec::new();
+        for r in &self.fired {
+            let mut di = 0;
+            for a in &r.actions {
+                if let CAction::Drop { filter, span } = a {
+                    let res = qctx.holds(filter);
+                    if first.is_none() {
+                        if !matches!(res, Ok(false)) {
+                            first = Some(CandidateStatus::Dropped {
+                                rule: r.name.clone(),
+                                drop: di,
+                                span: *span,
+                                failed: res.is_err(),
+                                also: Vec::new(),
+                            });
+                        }
+                    } else if res.unwrap_or(true) {
+                        others.push((r.name.clone(), di));
+                    }
+                    di += 1;
+                }
+            }
+        }
+        match first {
+            Some(CandidateStatus::Dropped {
+                rule,
+                drop,
+                span,
+                failed,
+                ..
+            }) => CandidateStatus::Dropped {
+                rule,
+                drop,
+                span,
+                failed,
+                also: others,
+            },
+            // The driver found it ineligible, so with deterministic conditions some check
+            // above fails again; a script that answered differently the second time is
+            // reported as a failed call.
+            _ => CandidateStatus::WhereFailed,
+        }
+    }
+}
+
+impl Observer for Recorder<'_> {
+    const SEES_ALL: bool = true;
+
+    fn edition_cap(&mut self, cap: CapCount) {
+        self.edition_cap = Some(cap);
+    }
+
+    fn quiet(&mut self) {
+        self.quiet = true;
+        self.rules = self
+            .pkg
+            .compiled()
+            .rules
+            .iter()
+            .map(|r| RuleExplanation {
+                name: r.name.clone(),
+                priority: r.priority,
+                span: r.span,
+                status: RuleStatus::NotEvaluated,
+            })
+            .collect();
+    }
+
+    fn rule(&mut self, index: usize, _rule: &CRule, verdict: RuleVerdict, quiet: &Ctx<'_>) {
+        // The compiled rule borrowed for `'r` (the recorder keeps the fired ones).
+        let Some(r) = self.pkg.compiled().rules.get(index) else {
+            return;
+        };
+        let when_ast = self
+            .why
+            .src
+            .rules
+            .get(r.name.as_str())
+            .and_then(|a| a.when.as_ref());
+        let facts = |want: bool| match (when_ast, &r.when) {
+            (Some(a), Some(w)) => self.why.facts(quiet, a, w, want, &[]),
+            _ => Vec::new(),
+        };
+        let status = match verdict {
+            RuleVerdict::OtherKinds => RuleStatus::OtherKinds { on: r.on.clone() },
+            RuleVerdict::WhenFailed => RuleStatus::WhenFailed,
+            RuleVerdict::WhenFalse => RuleStatus::WhenFalse {
+                facts: facts(false),
+            },
+            RuleVerdict::CapReached(cap) => RuleStatus::CapReached(cap),
+            RuleVerdict::Fired => RuleStatus::Fired {
+                because: facts(true),
+            },
+        };
+        if matches!(status, RuleStatus::Fired { .. }) {
+            self.fired.push(r);
+        }
+        self.rules.push(RuleExplanation {
+            name: r.name.clone(),
+            priority: r.priority,
+            span: r.span,
+            status,
+        });
+    }
+
+    fn pick(&mut self, job: &PickJob<'_, '_>, state: &State<'_>) {
+        let ed = &self.pkg.compiled().edition;
+        let pick = job.pick;
+        let (section, quota) = ed
+            .sections
+            .get(pick.section)
+            .map(|(n, q)| (n.clone(), *q))
+            .unwrap_or_default();
+        self.ast = match job.source {
+            PickSource::Rule { pick: pi, .. } => self.why.src.rules.get(job.reason).and_then(|a| {
+                a.actions
+                    .iter()
+                    .filter_map(|x| match x {
+                        ast::Action::Pick(p) => Some(p),
+                        ast::Action::Drop(_) => None,
+                    })
+                    .nth(pi)
+            }),
+            PickSource::Fallback { pick: pi } => self.why.src.fallback.get(pi).copied(),
+        };
+        self.limit = state.limit(pick, ed);
+        self.others.clear();
+        self.picks.push(PickExplanation {
+            rule: job.reason.to_owned(),
+            source: job.source,
+            span: pick.span,
+            text: one_line(self.pkg.sources().snippet(pick.span)),
+            section,
+            count: pick.count,
+            quota,
+            section_used: state.section_used(pick.section),
+            total_before: state.len(),
+            max: ed.max,
+            room: job.room,
+            candidates: Vec::new(),
+        });
+    }
+
+    fn rejected(&mut self, b: &Block, why: Rejection, quiet: &Ctx<'_>) {
+        let status = match why {
+            Rejection::AlreadyChosen => CandidateStatus::AlreadyChosen {
+                by: self
+                    .chosen_by
+                    .iter()
+                    .find(|(id, _)| id == b.id())
+                    .map(|(_, by)| by.clone())
+                    .unwrap_or_default(),
+            },
+            Rejection::Ineligible => self.ineligible(b, quiet),
+            Rejection::WhereFalse => {
+                let filter = self.ast.and_then(|a| a.filter.as_ref());
+                let compiled = self
+                    .picks
+                    .last()
+                    .and_then(|p| self.compiled_pick(p.source))
+                    .and_then(|p| p.filter.as_ref());
+                let facts = match (filter, compiled) {
+                    (Some(a), Some(w)) => self.why.facts(&quiet.with_block(b), a, w, false, &[]),
+                    _ => Vec::new(),
+                };
+                CandidateStatus::WhereFalse { facts }
+            }
+            Rejection::WhereFailed => CandidateStatus::WhereFailed,
+        };
+        self.others.push(Candidate {
+            id: b.id().to_owned(),
+            title: b.title().to_owned(),
+            key: None,
+            status,
+        });
+    }
+
+    fn ranked(&mut self, b: &Block, key: Option<&Value>, taken: bool) {
+        let tz = &self.pkg.compiled().edition.timezone;
+        let Some(pe) = self.picks.last_mut() else {
+            return;
+        };
+        let status = if taken {
+            self.chosen_by.push((b.id().to_owned(), pe.rule.clone()));
+            CandidateStatus::Chosen
+        } else {
+            CandidateStatus::NoRoom { limit: self.limit }
+        };
+        pe.candidates.push(Candidate {
+            id: b.id().to_owned(),
+            title: b.title().to_owned(),
+            key: Some(show_value(key, tz)),
+            status,
+        });
+    }
+
+    fn pick_done(&mut self) {
+        if let Some(pe) = self.picks.last_mut() {
+            pe.candidates.append(&mut self.others);
+        }
+    }
+
+    fn fallback(&mut self, ran: bool, chosen_by_rules: usize) {
+        self.fallback.ran = ran;
+        self.fallback.chosen_by_rules = chosen_by_rules;
+    }
+}
+
+impl<'r> Recorder<'r> {
+    /// The compiled pick a source names.
+    fn compiled_pick(&self, source: PickSource) -> Option<&'r CPick> {
+        match source {
+            PickSource::Rule { rule, pick } => self.fired.get(rule)?.picks().nth(pick),
+            PickSource::Fallback { pick } => self.pkg.compiled().edition.fallback.get(pick),
+        }
+    }
 }
 
 impl Package {
-    /// Explain one evaluation: learning, then assembly (§10) step by step, recording why
-    /// each rule fired or not and why each pick took or left each block of its section.
+    /// Explain one evaluation: learning, then the reference assembly (§10) with a
+    /// recording observer, giving why each rule fired or not and why each pick took or
+    /// left each block of its section.
     ///
-    /// Pure like [`Package::evaluate`], whose items it always reproduces.
+    /// Pure like [`Package::evaluate`]; its items are the reference's by construction.
     pub fn explain(
         &self,
         event: &Event,
@@ -458,442 +708,76 @@ impl Package {
         let c = self.compiled();
         let ed = &c.edition;
         let tz = &ed.timezone;
-        let profile = &learning.profile;
-        let t = event.at;
-        let past = history.for_user(profile.id());
-        let errors = RefCell::new(learning.errors.clone());
+        let past = history.for_user(learning.profile.id());
         let src = Sources::new(self);
-        let why = Why {
-            src: &src,
+        let mut rec = Recorder {
             pkg: self,
-            tz,
-        };
-        let mut ex = Explanation {
-            user: profile.id().to_owned(),
-            edition: ed.name.clone(),
-            event: event.kind,
-            at_local: format_time(t, tz),
-            learned: learning.learned.clone(),
+            why: Why {
+                src: &src,
+                pkg: self,
+                tz,
+            },
+            past,
+            t: event.at,
             edition_cap: None,
             quiet: false,
             rules: Vec::new(),
+            fired: Vec::new(),
             picks: Vec::new(),
+            ast: None,
+            limit: Limit::PickCount(0),
+            others: Vec::new(),
+            chosen_by: Vec::new(),
             fallback: FallbackExplanation {
                 ran: false,
                 chosen_by_rules: 0,
                 min: ed.min,
                 kind_answered: c.rules.iter().any(|r| r.answers(event.kind)),
             },
-            items: Vec::new(),
-            errors: Vec::new(),
         };
-
-        // 1. The edition's cap.
-        if event.kind.is_unsolicited()
-            && let Some(cap) = ed.cap
-        {
-            let count = past
-                .iter()
-                .filter(|d| d.event.is_unsolicited() && in_window(d, t, cap.per))
-                .count();
-            let cc = CapCount {
-                count,
-                limit: cap.count,
-                per: cap.per,
-            };
-            ex.edition_cap = Some(cc);
-            if cc.reached() {
-                ex.quiet = true;
-                ex.rules = c
-                    .rules
+        let scan = Scan {
+            package: self,
+            catalog,
+        };
+        let outcome = assemble_with(&scan, event, &learning, history, &mut rec);
+        let items = outcome
+            .items
+            .iter()
+            .map(|i| ExplainedItem {
+                id: i.id.to_owned(),
+                section: i.section.to_owned(),
+                reason: i
+                    .reasons
+                    .first()
+                    .map_or_else(String::new, |r| (*r).to_owned()),
+                source: i.source,
+                pick: rec
+                    .picks
                     .iter()
-                    .map(|r| RuleExplanation {
-                        name: r.name.clone(),
-                        priority: r.priority,
-                        span: r.span,
-                        status: RuleStatus::NotEvaluated,
-                    })
-                    .collect();
-                ex.errors = dedup(errors.into_inner());
-                return ex;
-            }
-        }
-
-        let ctx = Ctx {
-            segments: &c.segments,
-            scripts: &c.scripts,
-            host: self.script_host(),
-            tz,
-            profile,
-            block: None,
-            event,
-            now: t,
-            errors: &errors,
-        };
-        // Facts are computed with a scratch error list: explaining must not add errors.
-        let scratch = RefCell::new(Vec::new());
-        let quiet_ctx = Ctx {
-            errors: &scratch,
-            ..ctx
-        };
-
-        // 2. Fired rules, in evaluation order.
-        let mut fired = Vec::new();
-        for r in &c.rules {
-            let rule_ast = src.rules.get(r.name.as_str()).copied();
-            let status = if !r.answers(event.kind) {
-                RuleStatus::OtherKinds { on: r.on.clone() }
-            } else {
-                let when = match &r.when {
-                    None => Ok(true),
-                    Some(w) => ctx.holds(w),
-                };
-                let when_ast = rule_ast.and_then(|a| a.when.as_ref());
-                match when {
-                    Err(_) => RuleStatus::WhenFailed,
-                    Ok(false) => RuleStatus::WhenFalse {
-                        facts: match (when_ast, &r.when) {
-                            (Some(a), Some(w)) => why.facts(&quiet_ctx, a, w, false, &[]),
-                            _ => Vec::new(),
-                        },
-                    },
-                    Ok(true) => {
-                        let capped = r.cap.and_then(|cap| {
-                            let count = past
-                                .iter()
-                                .filter(|d| in_window(d, t, cap.per) && d.fired.contains(&r.name))
-                                .count();
-                            let cc = CapCount {
-                                count,
-                                limit: cap.count,
-                                per: cap.per,
-                            };
-                            cc.reached().then_some(cc)
-                        });
-                        match capped {
-                            Some(cc) => RuleStatus::CapReached(cc),
-                            None => RuleStatus::Fired {
-                                because: match (when_ast, &r.when) {
-                                    (Some(a), Some(w)) => why.facts(&quiet_ctx, a, w, true, &[]),
-                                    _ => Vec::new(),
-                                },
-                            },
-                        }
-                    }
-                }
-            };
-            if matches!(status, RuleStatus::Fired { .. }) {
-                fired.push((r, rule_ast));
-            }
-            ex.rules.push(RuleExplanation {
-                name: r.name.clone(),
-                priority: r.priority,
-                span: r.span,
-                status,
-            });
-        }
-
-        // 3. Eligibility: why a block is not eligible, or `None`.
-        let quiet_ref = &quiet_ctx;
-        let ineligible = |b: &Block, ctx: &Ctx<'_>| -> Option<CandidateStatus> {
-            let quiet_ctx = quiet_ref;
-            if b.published().is_none_or(|p| p > t) {
-                return Some(CandidateStatus::NotPublished {
-                    published: b
-                        .published()
-                        .map_or_else(|| "never".to_owned(), |p| format_time(p, tz)),
-                });
-            }
-            if let Some(e) = b.expires().filter(|e| t >= *e) {
-                return Some(CandidateStatus::Expired {
-                    expires: format_time(e, tz),
-                });
-            }
-            if let Some(repeat) = ed.repeat
-                && let Some(d) = past
-                    .iter()
-                    .filter(|d| in_window(d, t, repeat) && d.blocks.iter().any(|x| x == b.id()))
-                    .max_by_key(|d| d.at)
-            {
-                return Some(CandidateStatus::RecentlyDelivered {
-                    at: format_time(d.at, tz),
-                    repeat: format_duration(repeat),
-                });
-            }
-            // The first drop that holds keeps the block out (as in `assemble.rs`); the
-            // drops of later rules that hold too are listed, evaluated quietly.
-            let bctx = ctx.with_block(b);
-            let qctx = quiet_ctx.with_block(b);
-            let mut first: Option<CandidateStatus> = None;
-            let mut others = Vec::new();
-            for (r, _) in &fired {
-                let mut di = 0;
-                for a in &r.actions {
-                    if let CAction::Drop { filter, span } = a {
-                        if first.is_none() {
-                            match bctx.holds(filter) {
-                                Ok(false) => {}
-                                res => {
-                                    first = Some(CandidateStatus::Dropped {
-                                        rule: r.name.clone(),
-                                        drop: di,
-                                        span: *span,
-                                        failed: res.is_err(),
-                                        also: Vec::new(),
-                                    });
-                                }
-                            }
-                        } else if qctx.holds(filter).unwrap_or(true) {
-                            others.push((r.name.clone(), di));
-                        }
-                        di += 1;
-                    }
-                }
-            }
-            if let Some(CandidateStatus::Dropped { also, .. }) = &mut first {
-                *also = others;
-            }
-            first
-        };
-
-        // 4. Picks.
-        let mut runs: Vec<PickRun<'_>> = Vec::new();
-        for (ri, (r, rule_ast)) in fired.iter().enumerate() {
-            let asts: Vec<&ast::Pick> = rule_ast
-                .map(|a| {
-                    a.actions
-                        .iter()
-                        .filter_map(|x| match x {
-                            ast::Action::Pick(p) => Some(p),
-                            ast::Action::Drop(_) => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (pi, pick) in r.picks().enumerate() {
-                runs.push(PickRun {
-                    rule: r.name.clone(),
-                    source: PickSource::Rule { rule: ri, pick: pi },
-                    pick,
-                    ast: asts.get(pi).copied(),
-                });
-            }
-        }
-        let mut state = State {
-            chosen: Vec::new(),
-            per_section: vec![0; ed.sections.len()],
-        };
-        for run in &runs {
-            let pe = self.explain_pick(
-                run,
-                &ctx,
-                &quiet_ctx,
-                &why,
-                catalog,
-                &ineligible,
-                &mut state,
-                ex.picks.len(),
-            );
-            ex.picks.push(pe);
-        }
-
-        // 5. The fallback.
-        ex.fallback.chosen_by_rules = state.chosen.len();
-        if state.chosen.len() < ed.min && ex.fallback.kind_answered {
-            ex.fallback.ran = true;
-            for (pi, pick) in ed.fallback.iter().enumerate() {
-                let run = PickRun {
-                    rule: crate::outcome::FALLBACK.to_owned(),
-                    source: PickSource::Fallback { pick: pi },
-                    pick,
-                    ast: src.fallback.get(pi).copied(),
-                };
-                let pe = self.explain_pick(
-                    &run,
-                    &ctx,
-                    &quiet_ctx,
-                    &why,
-                    catalog,
-                    &ineligible,
-                    &mut state,
-                    ex.picks.len(),
-                );
-                ex.picks.push(pe);
-            }
-        }
-
-        // 6. By section in declared order, then in the order chosen.
-        let mut items: Vec<(usize, usize, ExplainedItem)> = state
-            .chosen
-            .into_iter()
-            .enumerate()
-            .map(|(order, (section, id, reason, source, pick))| {
-                let name = ed
-                    .sections
-                    .get(section)
-                    .map(|(n, _)| n.clone())
-                    .unwrap_or_default();
-                (
-                    section,
-                    order,
-                    ExplainedItem {
-                        id,
-                        section: name,
-                        reason,
-                        source,
-                        pick,
-                    },
-                )
+                    .position(|p| p.source == i.source)
+                    .unwrap_or(0),
             })
             .collect();
-        items.sort_by_key(|(section, order, _)| (*section, *order));
-        ex.items = items.into_iter().map(|(_, _, i)| i).collect();
-        ex.errors = dedup(errors.into_inner());
-        ex
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn explain_pick(
-        &self,
-        run: &PickRun<'_>,
-        ctx: &Ctx<'_>,
-        quiet_ctx: &Ctx<'_>,
-        why: &Why<'_, '_>,
-        catalog: &Catalog,
-        ineligible: &dyn Fn(&Block, &Ctx<'_>) -> Option<CandidateStatus>,
-        state: &mut State,
-        index: usize,
-    ) -> PickExplanation {
-        let ed = &self.compiled().edition;
-        let pick = run.pick;
-        let (section, quota) = ed
-            .sections
-            .get(pick.section)
-            .map(|(n, q)| (n.clone(), *q))
-            .unwrap_or_default();
-        let used = state.per_section.get(pick.section).copied().unwrap_or(0);
-        let section_room = quota.saturating_sub(used);
-        let max_room = ed.max.saturating_sub(state.chosen.len());
-        let room = pick.count.min(section_room).min(max_room);
-        let limit = if room == max_room && max_room < pick.count.min(section_room) {
-            Limit::EditionMax(ed.max)
-        } else if room == section_room && section_room < pick.count {
-            Limit::SectionQuota(quota)
-        } else if room == pick.count {
-            Limit::PickCount(pick.count)
-        } else if room == section_room {
-            Limit::SectionQuota(quota)
-        } else {
-            Limit::EditionMax(ed.max)
-        };
-        let mut pe = PickExplanation {
-            rule: run.rule.clone(),
-            source: run.source,
-            span: pick.span,
-            text: one_line(self.sources().snippet(pick.span)),
-            section: section.clone(),
-            count: pick.count,
-            quota,
-            section_used: used,
-            total_before: state.chosen.len(),
-            max: ed.max,
-            room,
-            candidates: Vec::new(),
-        };
-        let mut passing: Vec<(&Block, Option<Value>)> = Vec::new();
-        let mut others: Vec<Candidate> = Vec::new();
-        let candidate = |b: &Block, status| Candidate {
-            id: b.id().to_owned(),
-            title: b.title().to_owned(),
-            key: None,
-            status,
-        };
-        for b in catalog.section(&section) {
-            if let Some((_, _, by, _, _)) = state.chosen.iter().find(|(_, id, ..)| id == b.id()) {
-                others.push(candidate(
-                    b,
-                    CandidateStatus::AlreadyChosen { by: by.clone() },
-                ));
-                continue;
-            }
-            // `assemble.rs` evaluates nothing for a pick without room: what this one
-            // evaluates then must not add script errors.
-            let c = if room == 0 { quiet_ctx } else { ctx };
-            if let Some(status) = ineligible(b, c) {
-                others.push(candidate(b, status));
-                continue;
-            }
-            if let Some(w) = &pick.filter {
-                match c.with_block(b).holds(w) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        let facts = match run.ast.and_then(|a| a.filter.as_ref()) {
-                            Some(a) => why.facts(&quiet_ctx.with_block(b), a, w, false, &[]),
-                            None => Vec::new(),
-                        };
-                        others.push(candidate(b, CandidateStatus::WhereFalse { facts }));
-                        continue;
-                    }
-                    Err(_) => {
-                        others.push(candidate(b, CandidateStatus::WhereFailed));
-                        continue;
-                    }
-                }
-            }
-            let key = match &pick.order {
-                COrder::Newest | COrder::Oldest => b.get(schema::block::PUBLISHED).cloned(),
-                COrder::Asc(k) | COrder::Desc(k) => c.with_block(b).eval(k).ok().flatten(),
-            };
-            passing.push((b, key));
+        Explanation {
+            user: learning.profile.id().to_owned(),
+            edition: ed.name.clone(),
+            event: event.kind,
+            at_local: format_time(event.at, tz),
+            learned: learning.learned.clone(),
+            edition_cap: rec.edition_cap,
+            quiet: rec.quiet,
+            rules: rec.rules,
+            picks: rec.picks,
+            fallback: rec.fallback,
+            items,
+            errors: outcome.errors,
         }
-        let descending = matches!(pick.order, COrder::Newest | COrder::Desc(_));
-        passing.sort_by(|(_, a), (_, b)| match (a, b) {
-            (Some(x), Some(y)) => {
-                let o = compare(x, y).unwrap_or(Ordering::Equal);
-                if descending { o.reverse() } else { o }
-            }
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        });
-        for (n, (b, key)) in passing.into_iter().enumerate() {
-            let status = if n < room {
-                state.chosen.push((
-                    pick.section,
-                    b.id().to_owned(),
-                    run.rule.clone(),
-                    run.source,
-                    index,
-                ));
-                if let Some(k) = state.per_section.get_mut(pick.section) {
-                    *k += 1;
-                }
-                CandidateStatus::Chosen
-            } else {
-                CandidateStatus::NoRoom { limit }
-            };
-            pe.candidates.push(Candidate {
-                id: b.id().to_owned(),
-                title: b.title().to_owned(),
-                key: Some(show_value(key.as_ref(), &ed.timezone)),
-                status,
-            });
-        }
-        pe.candidates.extend(others);
-        pe
     }
 }
 
-/// The same failure is reported once per evaluation, as in `assemble.rs`.
-fn dedup(errors: Vec<ScriptError>) -> Vec<ScriptError> {
-    let mut out: Vec<ScriptError> = Vec::new();
-    for e in errors {
-        if !out.contains(&e) {
-            out.push(e);
-        }
-    }
-    out
-}
+use crate::assemble::{
+    Observer, PickJob, Rejection, RuleVerdict, Scan, State, assemble_with, in_window,
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,17 +9,18 @@
 //! error list depends on which blocks it looked at — takes the reference path.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
+use tailor_lang::ast::EventKind;
 
-use crate::data::{Block, Catalog, Event, History, Profile};
+use crate::assemble::{Eligibility, Finder, Observer, PickJob, Quiet, State, assemble_with};
+use crate::data::{Block, Catalog, Delivery, Event, History, Profile};
 use crate::eval::Ctx;
 use crate::ir::{CExpr, COrder, CPick};
 use crate::learn::Learning;
-use crate::outcome::{Outcome, OutcomeKind, PickSource};
+use crate::outcome::Outcome;
 use crate::package::Package;
-use crate::schema;
 use crate::value::Value;
 
 pub(crate) mod picks;
@@ -67,10 +68,8 @@ pub struct Index {
 /// `times` by catalog position, then the rest as the reference checks it.
 struct Eligible<'e> {
     times: &'e [(i128, i128)],
-    t: Timestamp,
     t_ns: i128,
-    recent: &'e HashSet<&'e str>,
-    drops: &'e [&'e CExpr],
+    eligibility: &'e Eligibility<'e>,
     ctx: &'e Ctx<'e>,
 }
 
@@ -80,12 +79,12 @@ impl Eligible<'_> {
         self.times
             .get(p as usize)
             .is_some_and(|&(published, expires)| published <= self.t_ns && self.t_ns < expires)
-            && crate::assemble::fresh_and_kept(b, self.recent, self.drops, self.ctx)
-    }
-
-    /// Any block, as the reference checks it.
-    fn of(&self, b: &Block) -> bool {
-        crate::assemble::eligible(b, self.t, self.recent, self.drops, self.ctx)
+            && crate::assemble::fresh_and_kept(
+                b,
+                &self.eligibility.recent,
+                &self.eligibility.drops,
+                self.ctx,
+            )
     }
 }
 
@@ -251,141 +250,29 @@ impl Index {
     }
 
     /// Assemble the digest for an event whose learning has been applied: the same
-    /// outcome as [`Package::assemble`] on this catalog.
+    /// outcome as [`Package::assemble`] on this catalog (the one driver of §10, with the
+    /// index finding rules and candidates).
     pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome<'_> {
-        let pkg = &self.package;
-        let c = pkg.compiled();
-        let ed = &c.edition;
-        let profile = &learning.profile;
-        let t = event.at;
-        let past = history.for_user(profile.id());
-        let errors = RefCell::new(learning.errors.clone());
-        let mut outcome = pkg.begin(event, learning);
-        if let Some(reason) = crate::assemble::capped(ed, event, past) {
-            outcome.kind = OutcomeKind::Quiet;
-            outcome.reason = Some(reason);
-            // Learning's failures, each once (as on the other outcomes).
-            outcome.errors = crate::assemble::dedup(errors.into_inner());
-            return outcome;
-        }
-        let ctx = pkg.context(event, profile, &errors);
-
-        // Fired rules: the index's matches (in evaluation order) that are under their cap.
-        // A rule's `CRule` is read only when it has a cap or its picks run: most matched
-        // rules of a large package are neither, and each would be a cache miss.
-        let mut fired = self.matching(&ctx);
-        fired.retain(|&r| {
-            !self.capped.get(r as usize).copied().unwrap_or(true)
-                || c.rules
-                    .get(r as usize)
-                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
-        });
-        outcome.fired = Vec::with_capacity(fired.len());
-        outcome.fired.extend(
-            fired
-                .iter()
-                .filter_map(|&i| self.names.get(i as usize).map(|n| &**n)),
-        );
-
-        let recently_delivered: HashSet<&str> = crate::assemble::recently_delivered(ed, past, t);
-        let script_drops = fired
-            .iter()
-            .any(|&i| self.script_drops.get(i as usize).copied().unwrap_or(true));
-        // The reference's list when a drop calls a script (its failures are reported per
-        // call); otherwise each distinct drop once.
-        let drops: Vec<&CExpr> = if script_drops {
-            crate::assemble::fired_drops(fired.iter().filter_map(|&i| c.rules.get(i as usize)))
-        } else {
-            let mut ids: Vec<u32> = fired
-                .iter()
-                .filter_map(|&i| self.drop_ids.get(i as usize))
-                .flatten()
-                .copied()
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.iter()
-                .filter_map(|&d| self.drop_table.get(d as usize))
-                .collect()
-        };
-        let eligible = Eligible {
-            times: &self.times,
-            t,
-            t_ns: t.as_nanosecond(),
-            recent: &recently_delivered,
-            drops: &drops,
-            ctx: &ctx,
-        };
-
-        let mut state = crate::assemble::State::new(ed);
-        for (ri, &rule_index) in fired.iter().enumerate() {
-            // Once the digest has `max` items no pick has room: the rest add nothing.
-            if state.len() >= ed.max {
-                break;
-            }
-            let rule_index = rule_index as usize;
-            let (Some(name), Some(rule)) = (self.names.get(rule_index), c.rules.get(rule_index))
-            else {
-                continue;
-            };
-            for (pi, pick) in rule.picks().enumerate() {
-                let access = self.access.get(rule_index).and_then(|a| a.get(pi));
-                let source = PickSource::Rule { rule: ri, pick: pi };
-                self.run_pick(
-                    pick,
-                    access,
-                    script_drops,
-                    &ctx,
-                    &eligible,
-                    &mut state,
-                    name,
-                    source,
-                );
-            }
-        }
-        if state.len() < ed.min && self.answered.get(event.kind as usize) == Some(&true) {
-            for (pi, pick) in ed.fallback.iter().enumerate() {
-                let access = self.fallback_access.get(pi);
-                let source = PickSource::Fallback { pick: pi };
-                self.run_pick(
-                    pick,
-                    access,
-                    script_drops,
-                    &ctx,
-                    &eligible,
-                    &mut state,
-                    crate::outcome::FALLBACK,
-                    source,
-                );
-            }
-        }
-        outcome.items = state.into_items();
-        outcome.kind = if outcome.items.is_empty() {
-            OutcomeKind::Empty
-        } else {
-            OutcomeKind::Digest
-        };
-        outcome.errors = crate::assemble::dedup(errors.into_inner());
-        outcome
+        assemble_with(&Indexed(self), event, learning, history, &mut Quiet)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_pick<'a>(
+    /// Step 4 for one pick with room, by the pick's plan.
+    fn run_pick<'a, O: Observer>(
         &'a self,
-        pick: &CPick,
-        plan: Option<&Plan>,
-        script_drops: bool,
-        ctx: &Ctx<'_>,
-        eligible: &Eligible<'_>,
-        state: &mut crate::assemble::State<'a>,
-        reason: &'a str,
-        source: PickSource,
+        job: &PickJob<'_, 'a>,
+        state: &mut State<'a>,
+        obs: &mut O,
     ) {
+        let pick = job.pick;
         let ed = &self.package.compiled().edition;
-        let room = state.room(pick, ed);
+        let room = job.room;
         if room == 0 {
             return;
         }
+        let plan = match job.rule {
+            Some(r) => self.access.get(r).and_then(|a| a.get(job.index)),
+            None => self.fallback_access.get(job.index),
+        };
         // Scripts anywhere the reference looks at every block: take the reference path,
         // so that the same calls are made and the same failures reported.
         let (access, rest, order) = match plan {
@@ -393,30 +280,30 @@ impl Index {
                 access,
                 rest,
                 order,
-            }) if !script_drops => (access.as_ref(), rest.as_ref(), *order),
+            }) if !job.eligibility.script_drops => (access.as_ref(), rest.as_ref(), *order),
             _ => {
-                self.package.run_pick(
-                    pick,
-                    ctx,
-                    &self.catalog,
-                    &|b| eligible.of(b),
-                    state,
-                    reason,
-                    source,
-                );
+                crate::assemble::scan_pick(&self.package, &self.catalog, job, state, obs);
                 return;
             }
         };
         let Some(section) = self.sections.get(pick.section) else {
             return;
         };
+        let ctx = job.ctx;
+        let eligible = Eligible {
+            times: &self.times,
+            t_ns: job.eligibility.t.as_nanosecond(),
+            eligibility: job.eligibility,
+            ctx,
+        };
         let blocks = self.catalog.blocks();
         let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
         let mut taken = 0;
+        let (reason, source) = (job.reason, job.source);
         // Offer one block; true when the pick is full.
-        let mut offer = |p: u32, state: &mut crate::assemble::State<'a>| {
+        let mut offer = |p: u32, state: &mut State<'a>| {
             if let Some(b) = block(p)
-                && takes(p, b, rest, ctx, eligible, state)
+                && takes(p, b, rest, ctx, &eligible, state)
             {
                 state.choose(pick, b, reason, source, ed);
                 taken += 1;
@@ -444,7 +331,7 @@ impl Index {
                     }
                     None => &section.blocks,
                 };
-                for p in self.dynamic_order(ids, pick, rest, ctx, eligible) {
+                for p in self.dynamic_order(ids, pick, rest, ctx, &eligible) {
                     if offer(p, state) {
                         break;
                     }
@@ -467,10 +354,84 @@ impl Index {
             .iter()
             .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
             .filter(|&(p, b)| eligible.at(p, b) && passes(b, rest, ctx))
-            .map(|(p, b)| (p, key(b, &pick.order, ctx)))
+            .map(|(p, b)| (p, crate::assemble::order_key(b, &pick.order, ctx)))
             .collect();
-        sort_by_keys(&mut keyed, descending(&pick.order));
+        sort_by_keys(&mut keyed, crate::assemble::descending(&pick.order));
         keyed.into_iter().map(|(p, _)| p).collect()
+    }
+}
+
+/// The index as the driver's finder: fired rules from the rule index, candidates from
+/// the pick indexes. It tells the observer nothing but what the reference path it falls
+/// back to tells; explanations scan (`Package::explain`).
+struct Indexed<'a>(&'a Index);
+
+impl<'a> Finder<'a> for Indexed<'a> {
+    fn package(&self) -> &'a Package {
+        &self.0.package
+    }
+
+    fn fired<O: Observer>(
+        &self,
+        ctx: &Ctx<'_>,
+        _quiet: &Ctx<'_>,
+        past: &[Delivery],
+        _obs: &mut O,
+    ) -> Vec<u32> {
+        let ix = self.0;
+        let rules = &ix.package.compiled().rules;
+        let t = ctx.event.at;
+        // The index's matches (in evaluation order) that are under their cap. A rule's
+        // `CRule` is read only when it has a cap or its picks run: most matched rules of
+        // a large package are neither, and each would be a cache miss.
+        let mut fired = ix.matching(ctx);
+        fired.retain(|&r| {
+            !ix.capped.get(r as usize).copied().unwrap_or(true)
+                || rules
+                    .get(r as usize)
+                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+        });
+        fired
+    }
+
+    fn name(&self, rule: u32) -> &'a str {
+        self.0.names.get(rule as usize).map_or("", |n| &**n)
+    }
+
+    fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
+        let ix = self.0;
+        let script_drops = fired
+            .iter()
+            .any(|&i| ix.script_drops.get(i as usize).copied().unwrap_or(true));
+        // The reference's list when a drop calls a script (its failures are reported per
+        // call); otherwise each distinct drop once.
+        if script_drops {
+            let rules = &ix.package.compiled().rules;
+            let drops =
+                crate::assemble::fired_drops(fired.iter().filter_map(|&i| rules.get(i as usize)));
+            return (drops, true);
+        }
+        let mut ids: Vec<u32> = fired
+            .iter()
+            .filter_map(|&i| ix.drop_ids.get(i as usize))
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let drops = ids
+            .iter()
+            .filter_map(|&d| ix.drop_table.get(d as usize))
+            .collect();
+        (drops, false)
+    }
+
+    fn answered(&self, kind: EventKind) -> bool {
+        self.0.answered.get(kind as usize) == Some(&true)
+    }
+
+    fn run_pick<O: Observer>(&self, job: &PickJob<'_, 'a>, state: &mut State<'a>, obs: &mut O) {
+        self.0.run_pick(job, state, obs);
     }
 }
 
@@ -482,7 +443,7 @@ fn takes(
     rest: Option<&CExpr>,
     ctx: &Ctx<'_>,
     eligible: &Eligible<'_>,
-    state: &crate::assemble::State,
+    state: &State,
 ) -> bool {
     !state.has(b) && eligible.at(p, b) && passes(b, rest, ctx)
 }
@@ -491,17 +452,6 @@ fn passes(b: &Block, rest: Option<&CExpr>, ctx: &Ctx<'_>) -> bool {
     match rest {
         None => true,
         Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
-    }
-}
-
-fn descending(o: &COrder) -> bool {
-    matches!(o, COrder::Newest | COrder::Desc(_))
-}
-
-fn key(b: &Block, o: &COrder, ctx: &Ctx<'_>) -> Option<Value> {
-    match o {
-        COrder::Newest | COrder::Oldest => b.get(schema::block::PUBLISHED).cloned(),
-        COrder::Asc(k) | COrder::Desc(k) => ctx.with_block(b).eval(k).ok().flatten(),
     }
 }
 
