@@ -72,12 +72,74 @@ impl Rng {
     }
 }
 
-/// One request's record: its window, latency and whether it was an error.
-#[derive(Clone, Copy)]
-struct Sample {
-    window: usize,
-    micros: u64,
-    error: bool,
+/// Latencies of one window: a log-linear histogram (64 sub-buckets per power of two, so
+/// a percentile is within 1.6%), so that the harness's own memory stays a few
+/// megabytes however long it runs — the RSS it reports is the server's growth.
+#[derive(Clone)]
+struct Window {
+    counts: Vec<u64>,
+    max: u64,
+    errors: u64,
+}
+
+const BUCKETS: usize = 128 + 57 * 64;
+
+fn bucket(v: u64) -> usize {
+    if v < 128 {
+        v as usize
+    } else {
+        let e = 63 - u64::from(v.leading_zeros());
+        let sub = (v >> (e - 6)) & 63;
+        (128 + (e - 7) * 64 + sub) as usize
+    }
+}
+
+fn bucket_value(b: usize) -> u64 {
+    if b < 128 {
+        b as u64
+    } else {
+        let e = ((b - 128) / 64 + 7) as u64;
+        let sub = ((b - 128) % 64) as u64;
+        (1 << e) | (sub << (e - 6))
+    }
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            counts: vec![0; BUCKETS],
+            max: 0,
+            errors: 0,
+        }
+    }
+    fn add(&mut self, micros: u64, error: bool) {
+        self.counts[bucket(micros).min(BUCKETS - 1)] += 1;
+        self.max = self.max.max(micros);
+        self.errors += u64::from(error);
+    }
+    fn merge(&mut self, other: &Window) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.max = self.max.max(other.max);
+        self.errors += other.errors;
+    }
+    fn len(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+    /// The `p` quantile in microseconds (a bucket's lower bound).
+    fn quantile(&self, p: f64) -> u64 {
+        let n = self.len();
+        let rank = ((n.saturating_sub(1)) as f64 * p).round() as u64;
+        let mut seen = 0;
+        for (b, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if *c > 0 && seen > rank {
+                return bucket_value(b);
+            }
+        }
+        0
+    }
 }
 
 fn rss_bytes() -> u64 {
@@ -130,6 +192,11 @@ fn main() {
         (6, 2, 2)
     };
     let windows = usize::try_from(secs.div_ceil(window_secs)).expect("windows");
+    // The histogram's buckets: a value's bucket starts at most 1.6% below it.
+    for v in [0, 1, 127, 128, 129, 1_000, 65_432, 1_000_000, 987_654_321] {
+        let low = bucket_value(bucket(v));
+        assert!(low <= v && (v - low) as f64 <= v as f64 * 0.016, "{v}: {low}");
+    }
     let dedup_ttl = env_or("SOAK_DEDUP_TTL", 60);
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -163,7 +230,7 @@ fn main() {
     };
     // ENTERs use ever-increasing CreateTimes, so each is a new delivery; a retry resends one.
     let create_times = Arc::new(AtomicU64::new(1));
-    let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
+    let samples: Arc<Mutex<Vec<Window>>> = Arc::new(Mutex::new(vec![Window::new(); windows]));
     let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
 
     let auth = format!("Bearer {ADMIN}");
@@ -179,7 +246,7 @@ fn main() {
         threads.push(std::thread::spawn(move || {
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (c + 1));
             let mut client = Client::connect(addr);
-            let mut mine = Vec::new();
+            let mut mine = vec![Window::new(); windows];
             let mut last_enter: Option<(String, String)> = None;
             let mut nonce = c * 1_000_000_000;
             while start.elapsed() < duration {
@@ -277,13 +344,14 @@ fn main() {
                         .unwrap()
                         .push(format!("{what}: {status}: {}", body.chars().take(200).collect::<String>()));
                 }
-                mine.push(Sample {
-                    window: window_of(t),
-                    micros,
-                    error,
-                });
+                if let Some(w) = mine.get_mut(window_of(t)) {
+                    w.add(micros, error);
+                }
             }
-            samples.lock().unwrap().extend(mine);
+            let mut all = samples.lock().unwrap();
+            for (total, w) in all.iter_mut().zip(&mine) {
+                total.merge(w);
+            }
         }));
     }
 
@@ -332,28 +400,21 @@ fn main() {
     let mut total = 0usize;
     let mut errors = 0usize;
     for (w, (rss, store)) in measured.iter().enumerate() {
-        let mut lat: Vec<u64> = samples
-            .iter()
-            .filter(|s| s.window == w)
-            .map(|s| s.micros)
-            .collect();
-        let errs = samples.iter().filter(|s| s.window == w && s.error).count();
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            let i = ((lat.len().saturating_sub(1)) as f64 * p).round() as usize;
-            lat.get(i).copied().unwrap_or_default() as f64 / 1e3
-        };
-        total += lat.len();
+        let win = &samples[w];
+        let n = usize::try_from(win.len()).unwrap_or(usize::MAX);
+        let errs = usize::try_from(win.errors).unwrap_or(usize::MAX);
+        let pct = |p: f64| win.quantile(p) as f64 / 1e3;
+        total += n;
         errors += errs;
         println!(
             "| {}–{} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
             w as u64 * window_secs,
             (w as u64 + 1) * window_secs,
-            lat.len(),
+            n,
             errs,
             pct(0.5),
             pct(0.99),
-            pct(1.0),
+            win.max as f64 / 1e3,
             *rss as f64 / 1e6,
             *store as f64 / 1e6,
         );
