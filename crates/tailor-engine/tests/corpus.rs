@@ -29,7 +29,9 @@ use tailor_engine::{Event, EventKind, History, Package};
 use tailor_lang::SourceMap;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The repository root: the corpus (tests/corpus) sits there beside the rules
+    // packages (rules/) its cases read.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn package_dir(case: &Path) -> PathBuf {

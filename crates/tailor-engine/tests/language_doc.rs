@@ -122,7 +122,7 @@ fn package_dir(n: usize, rules: &str, scripts: &[(String, String)]) -> Dir {
 }
 
 fn page() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/language.md");
     std::fs::read_to_string(path).expect("docs/language.md")
 }
 
