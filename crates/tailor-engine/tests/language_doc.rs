@@ -250,3 +250,20 @@ fn fragments_replace_the_example_items_they_define() {
     assert!(is_complete("profile {}\nedition e { sections { a 1 } }\n"));
     assert!(!is_complete("rule r {\n  pick 1 from a\n}\n"));
 }
+
+/// §7.5's table is the one generated from the engine's table of built-ins
+/// (`tailor_engine::builtins::BUILTINS`): no built-in missing, none extra, every
+/// signature and description as declared.
+#[test]
+fn the_builtins_table_is_generated_from_the_engine() {
+    let page = page();
+    let table = tailor_engine::builtins::markdown_table();
+    assert!(
+        page.contains(&table),
+        "docs/language.md §7.5 differs from the built-ins table; paste this:\n\n{table}"
+    );
+    let section = &page[page.find("### §7.5").unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let rows = section.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows, tailor_engine::builtins::BUILTINS.len());
+}
