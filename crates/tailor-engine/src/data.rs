@@ -427,6 +427,32 @@ pub fn json_path<'a>(
 /// what was found instead.
 pub type FieldError = (String, Type, String);
 
+/// Why a JSON object is not a profile of the package's schema
+/// ([`crate::Package::profile_from_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum ProfileError {
+    /// No `id`, or one that is not a string.
+    #[error("a profile needs a string `id`")]
+    #[diagnostic(code(tailor::profile_id))]
+    MissingId,
+    /// Declared fields whose values do not fit their types (every one, in schema order).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[diagnostic(code(tailor::profile_schema))]
+    Fields(Vec<FieldMismatch>),
+}
+
+/// A field whose value does not fit its declared type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}` expected {}, found {found}", .expected.name())]
+pub struct FieldMismatch {
+    /// The dotted name (`family.child.age`).
+    pub field: String,
+    /// The declared type.
+    pub expected: Type,
+    /// What the record holds instead (`a string "x"`, …).
+    pub found: String,
+}
+
 /// A record's typed values by slot, and the JSON object it came from.
 pub(crate) type Record = (
     Vec<Option<Value>>,

@@ -136,25 +136,31 @@ impl<'a> Ctx<'a> {
                     .find(|e| {
                         e.script == script
                             && e.function == function
-                            && ScriptFailure::is_out_of_operations(&e.error)
+                            && matches!(e.failure, ScriptFailure::TooManyOperations(_))
                     })
-                    .map(|e| format!("{}; not called again in this evaluation", e.error));
+                    .map(|e| {
+                        (
+                            format!("{}; not called again in this evaluation", e.failure),
+                            e.failure.clone(),
+                        )
+                    });
                 let result = match spent {
-                    Some(why) => Err(why),
+                    Some(skipped) => Err(skipped),
                     None => self
                         .host
                         .call(call.script, call.func, call.ret, &args, self.tz)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| (e.to_string(), e)),
                 };
                 match result {
                     Ok(v) => Some(v),
-                    Err(why) => {
+                    Err((why, failure)) => {
                         self.errors.borrow_mut().push(ScriptError {
                             script: script.to_owned(),
                             function: function.to_owned(),
                             user: self.profile.id().to_owned(),
                             block: self.block.map(|b| b.id().to_owned()),
                             error: why,
+                            failure,
                         });
                         return Err(Failed);
                     }

@@ -66,7 +66,11 @@ pub struct ScriptError {
     pub user: String,
     /// The block being looked at, for calls in `where`, `order by` and `drop where`.
     pub block: Option<String>,
+    /// The message the outcome shows (`failure`'s text, with a note when the call was
+    /// skipped because an earlier one ran past its budget).
     pub error: String,
+    /// Why it failed, for code that branches on it (not serialized).
+    pub failure: crate::script::ScriptFailure,
 }
 
 /// One learn statement applied (§9).
@@ -248,6 +252,7 @@ mod tests {
                 user: "u".into(),
                 block: Some("b1".into()),
                 error: "boom".into(),
+                failure: crate::script::ScriptFailure::Runtime("boom".into()),
             }],
             learned: vec![Learned {
                 op: "add",

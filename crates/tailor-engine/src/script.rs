@@ -53,14 +53,6 @@ pub enum ScriptFailure {
     NoEngine,
 }
 
-impl ScriptFailure {
-    /// Whether an error message, as an outcome lists it, says that a call ran past its
-    /// operations budget ([`ScriptFailure::TooManyOperations`]).
-    pub fn is_out_of_operations(message: &str) -> bool {
-        message.starts_with("ran past its budget of ") && message.ends_with(" operations")
-    }
-}
-
 /// Calls compiled script functions. Implementations must be pure from the engine's
 /// point of view (no I/O visible to evaluation, no clock) and must bound their own
 /// running time.
@@ -91,23 +83,5 @@ impl ScriptHost for NoScripts {
         _: &TimeZone,
     ) -> Result<Value, ScriptFailure> {
         Err(ScriptFailure::NoEngine)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn out_of_operations_is_recognised_from_its_message() {
-        let m = ScriptFailure::TooManyOperations(20_000).to_string();
-        assert!(ScriptFailure::is_out_of_operations(&m));
-        for other in [
-            ScriptFailure::CallTooDeep(32),
-            ScriptFailure::StringTooLong(10),
-            ScriptFailure::Runtime("ran past its budget of 3 operations!".into()),
-        ] {
-            assert!(!ScriptFailure::is_out_of_operations(&other.to_string()));
-        }
     }
 }

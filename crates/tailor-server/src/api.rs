@@ -562,7 +562,10 @@ async fn write_profile(
                     .package()
                     .profile_from_json(p.clone())
                     .map_err(|e| {
-                        ApiError::unprocessable("the profile does not fit the schema", e)
+                        ApiError::unprocessable(
+                            "the profile does not fit the schema",
+                            e.to_string(),
+                        )
                     })?;
                 let mut writes: Vec<Write> = fence.into_iter().collect();
                 writes.push(Write::PutProfile {
@@ -824,7 +827,7 @@ impl ProfileImport {
             .profile_from_json(obj.clone())
         {
             Ok(_) => self.batch.push(obj),
-            Err(e) => self.reject(line_no, e),
+            Err(e) => self.reject(line_no, e.to_string()),
         }
         if self.batch.len() >= IMPORT_BATCH {
             self.flush().await?;
