@@ -11,7 +11,7 @@
 //! (`tests/editor_grammar.rs` checks the highlighted names are [`BUILTINS`]' names).
 //!
 //! Adding a built-in is one entry in [`BUILTINS`] plus its test (a unit test below, or a
-//! corpus case); then regenerate the §7.5 table (the language_doc test prints it) and add
+//! corpus case); then regenerate the language.md §7.5 table (the language_doc test prints it) and add
 //! the name to `editors/vscode/syntaxes/tailor.tmLanguage.json`.
 
 use jiff::{SignedDuration, Timestamp};

@@ -153,7 +153,7 @@ impl Catalog {
     }
 }
 
-/// One user event (§7's event fields).
+/// One user event (language.md §7's event fields).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub kind: EventKind,
@@ -181,7 +181,7 @@ impl Event {
     }
 }
 
-/// A past delivery (§11): `{"user", "at", "event", "blocks", "fired"}`.
+/// A past delivery (language.md §11): `{"user", "at", "event", "blocks", "fired"}`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub user: String,

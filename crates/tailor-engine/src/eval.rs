@@ -1,4 +1,4 @@
-//! The reference expression evaluator: a direct reading of §7, missing values included.
+//! The reference expression evaluator: a direct reading of language.md §7, missing values included.
 //!
 //! `eval` returns `Ok(None)` for *missing* and `Err(Failed)` when a script call failed
 //! (the failure is recorded in the context; the caller decides what a failure means).
@@ -128,7 +128,7 @@ impl<'a> Ctx<'a> {
                 );
                 // A function that ran past its operations budget is not called again in
                 // this evaluation: an endless loop costs an event one budget, not one per
-                // block (§8, docs/scripts.md).
+                // block (language.md §8, docs/scripts.md).
                 let spent = self
                     .errors
                     .borrow()
@@ -205,7 +205,7 @@ pub fn event_field(e: &Event, f: EventField) -> Option<Value> {
     }
 }
 
-/// Equality of §7: same types, ints and floats as numbers, sets and lists as sets.
+/// Equality of language.md §7: same types, ints and floats as numbers, sets and lists as sets.
 pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x == y,
@@ -249,7 +249,7 @@ fn elements(v: &Value) -> Option<Vec<Value>> {
     }
 }
 
-/// Ordering of §7 for values of orderable types; `None` when they do not compare.
+/// Ordering of language.md §7 for values of orderable types; `None` when they do not compare.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),

@@ -125,7 +125,7 @@ impl Package {
             files.push((name, text));
         }
         let mut pkg = Package::from_sources_at(files, Some(dir.to_path_buf()))?;
-        // Scripts are read, compiled and checked by the script host, once (§8).
+        // Scripts are read, compiled and checked by the script host, once (language.md §8).
         if !pkg.inner.compiled.scripts.is_empty() {
             let host = crate::rhai_host::RhaiHost::load(
                 dir,

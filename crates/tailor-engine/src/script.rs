@@ -2,7 +2,7 @@
 //! functions through [`ScriptHost`]; the rhai implementation lives in `rhai_host`.
 //!
 //! A call either returns a value of the declared type or a [`ScriptFailure`]. The engine
-//! never lets a failure stop an evaluation (§8): the caller decides what it means for the
+//! never lets a failure stop an evaluation (language.md §8): the caller decides what it means for the
 //! rule, pick or learn item that made the call, and the outcome lists it.
 
 use jiff::tz::TimeZone;

@@ -4,7 +4,7 @@
 //! directory relative to the repository root), `profiles.jsonl` and `catalog.jsonl`
 //! (defaulting to the package's own), an optional `history.jsonl`, `event.json`
 //! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`) and
-//! `expected.json`, the outcome object of §11. Outcomes are compared as JSON values, and
+//! `expected.json`, the outcome object of language.md §11. Outcomes are compared as JSON values, and
 //! each case is evaluated by both evaluators: the reference (`Package::evaluate`) must
 //! give `expected.json` and the indexed path (`Index::evaluate`) the same outcome.
 //!

@@ -200,7 +200,7 @@ fn every_data_example_of_the_reference_loads() {
 }
 
 /// The page's example package and data make a working package: 李大爷's evening digest
-/// holds what §0's three rules pick for him (the front page, the Taiwan story, the
+/// holds what language.md §0's three rules pick for him (the front page, the Taiwan story, the
 /// weather of his city).
 #[test]
 fn the_example_package_and_data_give_a_digest() {
@@ -251,7 +251,7 @@ fn fragments_replace_the_example_items_they_define() {
     assert!(!is_complete("rule r {\n  pick 1 from a\n}\n"));
 }
 
-/// §7.5's table is the one generated from the engine's table of built-ins
+/// language.md §7.5's table is the one generated from the engine's table of built-ins
 /// (`tailor_engine::builtins::BUILTINS`): no built-in missing, none extra, every
 /// signature and description as declared.
 #[test]

@@ -96,7 +96,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The credentials of an `Authorization: Bearer …` header (the scheme is matched
-/// case-insensitively, RFC 9110 §11.1).
+/// case-insensitively, RFC 9110 language.md §11.1).
 pub(crate) fn bearer(headers: &header::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.trim_start().split_once(' ')?;

@@ -1,4 +1,4 @@
-//! Type checking and compiling expressions (§7).
+//! Type checking and compiling expressions (language.md §7).
 
 use std::sync::Arc;
 
