@@ -83,9 +83,9 @@ fn digest(c: &mut Criterion) {
 
 /// The goal workload (10k rules, 100k blocks) under `cargo bench`; a small one in the
 /// smoke test.
-fn goal_shape() -> tailor::workload::Shape {
+fn goal_shape() -> tailor_workload::Shape {
     let full = std::env::args().any(|a| a == "--bench");
-    tailor::workload::Shape {
+    tailor_workload::Shape {
         rules: if full { 10_000 } else { 200 },
         blocks: if full { 100_000 } else { 500 },
         profiles: if full { 2_000 } else { 50 },
@@ -94,7 +94,7 @@ fn goal_shape() -> tailor::workload::Shape {
 }
 
 fn goal(c: &mut Criterion) {
-    use tailor::workload;
+    use tailor_workload as workload;
     let shape = goal_shape();
     let src = workload::package(&shape);
     let label = format!("generated/{}_rules", shape.rules);

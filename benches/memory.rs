@@ -19,9 +19,9 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tailor::workload::{self, Shape};
 use tailor_engine::{Catalog, Event, EventKind, History, Index, Package};
 use tailor_lang::SourceMap;
+use tailor_workload::{self as workload, Shape};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

@@ -22,8 +22,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use tailor::workload::{self, Shape};
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
+use tailor_workload::{self as workload, Shape};
 
 /// The `tailor` binary's allocator, so that these figures are the binary's.
 #[global_allocator]

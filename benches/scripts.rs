@@ -1,4 +1,4 @@
-//! Criterion benches of scripts (§8): the cost of one script call, of a runaway call that
+//! Criterion benches of scripts (language.md §8): the cost of one script call, of a runaway call that
 //! runs into the default operations budget, and of one event whose rule is written with
 //! scripts against the same rule written in the language.
 //!

@@ -195,7 +195,10 @@ fn main() {
     // The histogram's buckets: a value's bucket starts at most 1.6% below it.
     for v in [0, 1, 127, 128, 129, 1_000, 65_432, 1_000_000, 987_654_321] {
         let low = bucket_value(bucket(v));
-        assert!(low <= v && (v - low) as f64 <= v as f64 * 0.016, "{v}: {low}");
+        assert!(
+            low <= v && (v - low) as f64 <= v as f64 * 0.016,
+            "{v}: {low}"
+        );
     }
     let dedup_ttl = env_or("SOAK_DEDUP_TTL", 60);
 

@@ -7,12 +7,12 @@
 //! ```
 //!
 //! Defaults: 10,000 rules, 100,000 blocks, 100,000 profiles, seed 1. The event time the
-//! workload is made for is `tailor::workload::AT`; pass it to `tailor batch --at`.
+//! workload is made for is `tailor_workload::AT`; pass it to `tailor batch --at`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tailor::workload::{self, Shape};
+use tailor_workload::{self as workload, Shape};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,5 +1,7 @@
-//! The TextMate grammar under `editors/` highlights exactly the language's reserved words:
-//! its `keywords` patterns list every word of `tailor_lang::KEYWORDS` and no other.
+//! The TextMate grammar under `editors/` highlights exactly the language's reserved words
+//! (its `keywords` patterns list every word of `tailor_lang::KEYWORDS` and no other) and
+//! exactly the built-in functions (its `builtin` pattern lists the names of the engine's
+//! table, `tailor_engine::builtins::BUILTINS`).
 
 #![allow(
     clippy::unwrap_used,
@@ -46,6 +48,24 @@ fn grammar_keywords_are_the_language_keywords() {
     assert!(
         missing.is_empty() && extra.is_empty(),
         "not highlighted: {missing:?}; highlighted but not keywords: {extra:?}"
+    );
+}
+
+#[test]
+fn grammar_builtins_are_the_engine_builtins() {
+    let g = grammar();
+    let pattern = g["repository"]["builtin"]["match"]
+        .as_str()
+        .expect("repository.builtin.match");
+    let in_grammar: BTreeSet<String> = words(pattern).into_iter().collect();
+    let in_engine: BTreeSet<String> = tailor_engine::builtins::Builtin::names()
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<_> = in_engine.difference(&in_grammar).collect();
+    let extra: Vec<_> = in_grammar.difference(&in_engine).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "built-ins not highlighted: {missing:?}; highlighted but not built-ins: {extra:?}"
     );
 }
 

@@ -239,9 +239,10 @@ fn parse_file(
         let err = |m: String| format!("case `{name}`: {m}");
         let who = match (c.get("user"), c.get("profile")) {
             (Some(J::String(u)), None) => Who::User(u.clone()),
-            (None, Some(J::Object(p))) => {
-                Who::Profile(Box::new(pkg.profile_from_json(p.clone()).map_err(err)?))
-            }
+            (None, Some(J::Object(p))) => Who::Profile(Box::new(
+                pkg.profile_from_json(p.clone())
+                    .map_err(|e| err(e.to_string()))?,
+            )),
             _ => {
                 return Err(err(
                     "give either `user` (a profile id) or `profile` (a profile object)".into(),

@@ -5,7 +5,7 @@
 //!   is the reference: every rule, every block of the section, sorted by its own
 //!   [`sort_candidates`] — it imports nothing from the indexed path (`fast.rs`), so that
 //!   it stays an independent oracle; `fast.rs`'s `Indexed` finds the same by its
-//!   indexes and is checked against the scan by proptest (`tests/invariants.rs`);
+//!   indexes and is checked against the scan by proptest (`crates/tailor-engine/tests/invariants.rs`);
 //! - an [`Observer`]: told what each step saw. [`Quiet`] (evaluation) does nothing;
 //!   `explain.rs`'s recorder turns a scan into an explanation, so that an explanation
 //!   cannot disagree with the reference evaluator.

@@ -1,5 +1,5 @@
 //! Checking and compiling a package: name resolution across files, schemas, the edition,
-//! segment cycles, duplicate names, and the type rules of §3 and §7. Every error is
+//! segment cycles, duplicate names, and the type rules of language.md §3 and §7. Every error is
 //! reported; compilation goes on after one.
 
 use std::collections::HashMap;
@@ -184,7 +184,7 @@ impl<'a> Checker<'a> {
             }
         }
 
-        // One namespace for the edition, segments, scripts and rules (§1).
+        // One namespace for the edition, segments, scripts and rules (language.md §1).
         let mut names: HashMap<&str, (Span, &'static str)> = HashMap::new();
         for item in items {
             let (name, kind) = match item {

@@ -153,7 +153,7 @@ impl Catalog {
     }
 }
 
-/// One user event (§7's event fields).
+/// One user event (language.md §7's event fields).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub kind: EventKind,
@@ -181,7 +181,7 @@ impl Event {
     }
 }
 
-/// A past delivery (§11): `{"user", "at", "event", "blocks", "fired"}`.
+/// A past delivery (language.md §11): `{"user", "at", "event", "blocks", "fired"}`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub user: String,
@@ -426,6 +426,32 @@ pub fn json_path<'a>(
 /// A field whose value does not fit the schema: its dotted name, its declared type, and
 /// what was found instead.
 pub type FieldError = (String, Type, String);
+
+/// Why a JSON object is not a profile of the package's schema
+/// ([`crate::Package::profile_from_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum ProfileError {
+    /// No `id`, or one that is not a string.
+    #[error("a profile needs a string `id`")]
+    #[diagnostic(code(tailor::profile_id))]
+    MissingId,
+    /// Declared fields whose values do not fit their types (every one, in schema order).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[diagnostic(code(tailor::profile_schema))]
+    Fields(Vec<FieldMismatch>),
+}
+
+/// A field whose value does not fit its declared type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}` expected {}, found {found}", .expected.name())]
+pub struct FieldMismatch {
+    /// The dotted name (`family.child.age`).
+    pub field: String,
+    /// The declared type.
+    pub expected: Type,
+    /// What the record holds instead (`a string "x"`, …).
+    pub found: String,
+}
 
 /// A record's typed values by slot, and the JSON object it came from.
 pub(crate) type Record = (

@@ -1,4 +1,4 @@
-//! The reference expression evaluator: a direct reading of §7, missing values included.
+//! The reference expression evaluator: a direct reading of language.md §7, missing values included.
 //!
 //! `eval` returns `Ok(None)` for *missing* and `Err(Failed)` when a script call failed
 //! (the failure is recorded in the context; the caller decides what a failure means).
@@ -6,15 +6,14 @@
 use std::cell::RefCell;
 use std::cmp::Ordering;
 
-use jiff::{SignedDuration, Timestamp};
-use sha2::{Digest, Sha256};
+use jiff::Timestamp;
 use tailor_lang::ast::{BinaryOp, Root};
 
 use crate::data::{Block, Event, Profile};
-use crate::ir::{Builtin, CExpr};
+use crate::ir::CExpr;
 use crate::outcome::ScriptError;
 use crate::schema::EventField;
-use crate::script::{ScriptArg, ScriptFailure, ScriptHost};
+use crate::script::{ScriptArg, ScriptHost};
 use crate::value::Value;
 
 /// A script call failed; details are in [`Ctx::errors`].
@@ -99,7 +98,13 @@ impl<'a> Ctx<'a> {
                         None => return Ok(None),
                     }
                 }
-                builtin(*b, &vals, self.now, self.tz)
+                b.eval(
+                    &vals,
+                    crate::builtins::Env {
+                        now: self.now,
+                        tz: self.tz,
+                    },
+                )
             }
             CExpr::Script(call) => {
                 let mut args = Vec::with_capacity(call.args.len());
@@ -126,28 +131,24 @@ impl<'a> Ctx<'a> {
                 );
                 // A function that ran past its operations or memory budget is not called
                 // again in this evaluation: an endless loop costs an event one budget, not
-                // one per block (§8, docs/scripts.md).
+                // one per block (language.md §8, docs/scripts.md).
                 let spent = self
                     .errors
                     .borrow()
                     .iter()
                     .find(|e| {
-                        e.script == script
-                            && e.function == function
-                            && e.failure
-                                .as_ref()
-                                .is_some_and(ScriptFailure::spent_a_budget)
+                        e.script == script && e.function == function && e.failure.spent_a_budget()
                     })
                     .map(|e| {
                         let why = e.error.trim_end_matches(NOT_AGAIN);
                         (format!("{why}{NOT_AGAIN}"), e.failure.clone())
                     });
                 let result = match spent {
-                    Some(why) => Err(why),
+                    Some(skipped) => Err(skipped),
                     None => self
                         .host
                         .call(call.script, call.func, call.ret, &args, self.tz)
-                        .map_err(|e| (e.to_string(), Some(e))),
+                        .map_err(|e| (e.to_string(), e)),
                 };
                 match result {
                     Ok(v) => Some(v),
@@ -203,7 +204,7 @@ pub fn event_field(e: &Event, f: EventField) -> Option<Value> {
     }
 }
 
-/// Equality of §7: same types, ints and floats as numbers, sets and lists as sets.
+/// Equality of language.md §7: same types, ints and floats as numbers, sets and lists as sets.
 pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x == y,
@@ -247,7 +248,7 @@ fn elements(v: &Value) -> Option<Vec<Value>> {
     }
 }
 
-/// Ordering of §7 for values of orderable types; `None` when they do not compare.
+/// Ordering of language.md §7 for values of orderable types; `None` when they do not compare.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
@@ -368,62 +369,9 @@ fn arith(op: BinaryOp, a: Value, b: Value) -> Option<Value> {
     }
 }
 
-/// `bucket(s, salt)`: the first 8 bytes of SHA-256 of `salt + ":" + s`, big-endian, mod 100.
-pub fn bucket(s: &str, salt: &str) -> i64 {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(b":");
-    h.update(s.as_bytes());
-    let digest = h.finalize();
-    let mut first = [0u8; 8];
-    for (dst, src) in first.iter_mut().zip(digest.iter()) {
-        *dst = *src;
-    }
-    (u64::from_be_bytes(first) % 100) as i64
-}
-
-fn builtin(b: Builtin, args: &[Value], now: Timestamp, tz: &jiff::tz::TimeZone) -> Option<Value> {
-    use Value::*;
-    let whole = |t: &Timestamp, unit: i64| -> Option<Value> {
-        let d: SignedDuration = now.duration_since(*t);
-        Some(Int(d.as_secs() / unit))
-    };
-    match (b, args) {
-        (Builtin::Len, [v]) => Some(Int(match v {
-            StrSet(s) => s.len() as i64,
-            IntSet(s) => s.len() as i64,
-            List(l) => l.len() as i64,
-            Map(m) => m.len() as i64,
-            Str(s) => s.chars().count() as i64,
-            _ => return None,
-        })),
-        (Builtin::Lower, [Str(s)]) => Some(Value::str(&s.to_lowercase())),
-        (Builtin::Upper, [Str(s)]) => Some(Value::str(&s.to_uppercase())),
-        (Builtin::Contains, [Str(s), Str(x)]) => Some(Bool(s.contains(x.as_ref()))),
-        (Builtin::StartsWith, [Str(s), Str(x)]) => Some(Bool(s.starts_with(x.as_ref()))),
-        (Builtin::EndsWith, [Str(s), Str(x)]) => Some(Bool(s.ends_with(x.as_ref()))),
-        (Builtin::Hour, [Time(t)]) => Some(Int(i64::from(t.to_zoned(tz.clone()).hour()))),
-        (Builtin::Weekday, [Time(t)]) => Some(Int(i64::from(
-            t.to_zoned(tz.clone()).weekday().to_monday_one_offset(),
-        ))),
-        (Builtin::DaysSince, [Time(t)]) => whole(t, 86_400),
-        (Builtin::HoursSince, [Time(t)]) => whole(t, 3_600),
-        (Builtin::Bucket, [Str(s), Str(salt)]) => Some(Int(bucket(s, salt))),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_is_sha256_based_and_stable() {
-        // Expected values computed independently:
-        // printf 'exp1:li-daye' | sha256sum | cut -c1-16, read as a u64, mod 100.
-        assert_eq!(bucket("li-daye", "exp1"), 52);
-        assert_eq!(bucket("user-1", "exp1"), 55);
-    }
 
     #[test]
     fn missing_in_comparisons_is_false_and_arithmetic_missing() {

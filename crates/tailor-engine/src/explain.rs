@@ -5,7 +5,7 @@
 //!
 //! It is the reference run of assembly (`assemble.rs`'s one driver, scanning) with a
 //! recording observer, so its items are the evaluator's by construction;
-//! `tests/explain_agrees.rs` checks it still.
+//! `crates/tailor-engine/tests/explain_agrees.rs` checks it still.
 
 mod why;
 

@@ -1,6 +1,6 @@
 //! The indexed evaluator: the same outcomes as the reference evaluator (`assemble.rs`),
 //! found without looking at every rule and every block. Checked against the reference
-//! by a differential proptest over the whole outcome JSON (`tests/invariants.rs`,
+//! by a differential proptest over the whole outcome JSON (`crates/tailor-engine/tests/invariants.rs`,
 //! `indexed_evaluator_equals_reference`).
 //!
 //! An [`Index`] is built once per package and catalog version: rule indexes per event

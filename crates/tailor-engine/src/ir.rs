@@ -65,73 +65,8 @@ pub struct ScriptCall {
     pub span: Span,
 }
 
-/// The built-in functions of §7.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Builtin {
-    Len,
-    Lower,
-    Upper,
-    Contains,
-    StartsWith,
-    EndsWith,
-    Hour,
-    Weekday,
-    DaysSince,
-    HoursSince,
-    Bucket,
-}
-
-impl Builtin {
-    pub const ALL: [Builtin; 11] = [
-        Builtin::Len,
-        Builtin::Lower,
-        Builtin::Upper,
-        Builtin::Contains,
-        Builtin::StartsWith,
-        Builtin::EndsWith,
-        Builtin::Hour,
-        Builtin::Weekday,
-        Builtin::DaysSince,
-        Builtin::HoursSince,
-        Builtin::Bucket,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Builtin::Len => "len",
-            Builtin::Lower => "lower",
-            Builtin::Upper => "upper",
-            Builtin::Contains => "contains",
-            Builtin::StartsWith => "starts_with",
-            Builtin::EndsWith => "ends_with",
-            Builtin::Hour => "hour",
-            Builtin::Weekday => "weekday",
-            Builtin::DaysSince => "days_since",
-            Builtin::HoursSince => "hours_since",
-            Builtin::Bucket => "bucket",
-        }
-    }
-
-    pub fn signature(self) -> &'static str {
-        match self {
-            Builtin::Len => "len(set|list|string|map) -> int",
-            Builtin::Lower => "lower(string) -> string",
-            Builtin::Upper => "upper(string) -> string",
-            Builtin::Contains => "contains(string, string) -> bool",
-            Builtin::StartsWith => "starts_with(string, string) -> bool",
-            Builtin::EndsWith => "ends_with(string, string) -> bool",
-            Builtin::Hour => "hour(time) -> int",
-            Builtin::Weekday => "weekday(time) -> int",
-            Builtin::DaysSince => "days_since(time) -> int",
-            Builtin::HoursSince => "hours_since(time) -> int",
-            Builtin::Bucket => "bucket(string, string) -> int",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Builtin> {
-        Builtin::ALL.into_iter().find(|b| b.name() == s)
-    }
-}
+/// A built-in function (language.md §7.5): an entry of the one table in `builtins.rs`.
+pub use crate::builtins::Builtin;
 
 /// The compiled edition.
 #[derive(Debug, Clone)]

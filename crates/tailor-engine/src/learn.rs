@@ -1,4 +1,4 @@
-//! Learning (§9): learn statements applied to a copy of the profile before the rules run.
+//! Learning (language.md §9): learn statements applied to a copy of the profile before the rules run.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -38,6 +38,7 @@
 //! ```
 
 mod assemble;
+pub mod builtins;
 pub mod check;
 pub mod data;
 pub mod eval;

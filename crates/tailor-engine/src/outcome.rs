@@ -1,4 +1,4 @@
-//! The outcome of an evaluation (§11) and its JSON form.
+//! The outcome of an evaluation (language.md §11) and its JSON form.
 
 use jiff::Timestamp;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -36,7 +36,7 @@ pub enum PickSource {
     },
 }
 
-/// The reason an item chosen by the edition's fallback gives (§10 step 5).
+/// The reason an item chosen by the edition's fallback gives (language.md §10 step 5).
 pub const FALLBACK: &str = "fallback";
 
 /// One item of the digest.
@@ -58,7 +58,7 @@ pub struct DigestItem<'a> {
     pub source: PickSource,
 }
 
-/// A script call that failed (§8): it did not stop the evaluation.
+/// A script call that failed (language.md §8): it did not stop the evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
     pub script: String,
@@ -66,14 +66,14 @@ pub struct ScriptError {
     pub user: String,
     /// The block being looked at, for calls in `where`, `order by` and `drop where`.
     pub block: Option<String>,
+    /// The message the outcome shows (`failure`'s text, with a note when the call was
+    /// skipped because an earlier one ran past its budget).
     pub error: String,
-    /// The failure as the script host reported it (not part of the outcome's JSON, which
-    /// shows `error`): lets the engine tell a spent budget from other failures without
-    /// reading the text. `None` when the failure did not come from the host.
-    pub failure: Option<crate::script::ScriptFailure>,
+    /// Why it failed, for code that branches on it (not serialized).
+    pub failure: crate::script::ScriptFailure,
 }
 
-/// One learn statement applied (§9).
+/// One learn statement applied (language.md §9).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Learned {
     pub op: &'static str,
@@ -106,7 +106,7 @@ pub struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
-    /// The outcome object of §11. `learned` appears only when something was learned.
+    /// The outcome object of language.md §11. `learned` appears only when something was learned.
     ///
     /// The same object as this type's `Serialize` (which writes it without building a
     /// tree: `serde_json::to_string(&outcome)` is the fast way to its text).
@@ -124,7 +124,7 @@ impl Outcome<'_> {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("null"))
     }
 
-    /// The delivery record to keep in history when this outcome is delivered (§11);
+    /// The delivery record to keep in history when this outcome is delivered (language.md §11);
     /// `None` unless the outcome is a digest.
     pub fn delivery(&self) -> Option<crate::data::Delivery> {
         (self.kind == OutcomeKind::Digest).then(|| crate::data::Delivery {
@@ -137,7 +137,7 @@ impl Outcome<'_> {
     }
 }
 
-/// The outcome object of §11, in this key order: `outcome`, `user`, `edition`, `event`,
+/// The outcome object of language.md §11, in this key order: `outcome`, `user`, `edition`, `event`,
 /// `at`, `reason` (when quiet), `items`, `fired`, `errors`, `learned` (when something was
 /// learned).
 impl Serialize for Outcome<'_> {
@@ -223,7 +223,7 @@ mod tests {
 
     use super::*;
 
-    /// The text of §11's object, key by key: order, and which keys appear when.
+    /// The text of language.md §11's object, key by key: order, and which keys appear when.
     #[test]
     fn outcome_text_has_the_keys_in_order_and_only_when_present() {
         let item = |summary: Option<&'static str>| DigestItem {
@@ -252,7 +252,7 @@ mod tests {
                 user: "u".into(),
                 block: Some("b1".into()),
                 error: "boom".into(),
-                failure: None,
+                failure: crate::script::ScriptFailure::Runtime("boom".into()),
             }],
             learned: vec![Learned {
                 op: "add",

@@ -125,7 +125,7 @@ impl Package {
             files.push((name, text));
         }
         let mut pkg = Package::from_sources_at(files, Some(dir.to_path_buf()))?;
-        // Scripts are read, compiled and checked by the script host, once (§8).
+        // Scripts are read, compiled and checked by the script host, once (language.md §8).
         if !pkg.inner.compiled.scripts.is_empty() {
             let host = crate::rhai_host::RhaiHost::load(
                 dir,
@@ -253,24 +253,32 @@ impl Package {
             .collect())
     }
 
-    /// Parse one profile from a JSON object.
+    /// Parse one profile from a JSON object. The error says what is wrong as data: a
+    /// missing `id`, or each declared field whose value does not fit, with its name, the
+    /// declared type and what was found ([`crate::data::FieldMismatch`]).
     pub fn profile_from_json(
         &self,
         obj: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Profile, String> {
+    ) -> Result<Profile, crate::data::ProfileError> {
+        use crate::data::{FieldMismatch, ProfileError};
         if !matches!(obj.get("id"), Some(serde_json::Value::String(_))) {
-            return Err("a profile needs a string `id`".to_owned());
+            return Err(ProfileError::MissingId);
         }
         match crate::data::record_values(&self.inner.compiled.profile, &obj) {
             Ok(values) => Ok(Profile {
                 values: values.into(),
                 raw: obj.into(),
             }),
-            Err(errors) => Err(errors
-                .into_iter()
-                .map(|(f, t, found)| format!("field `{f}` expected {}, found {found}", t.name()))
-                .collect::<Vec<_>>()
-                .join("; ")),
+            Err(errors) => Err(ProfileError::Fields(
+                errors
+                    .into_iter()
+                    .map(|(field, expected, found)| FieldMismatch {
+                        field,
+                        expected,
+                        found,
+                    })
+                    .collect(),
+            )),
         }
     }
 
@@ -332,5 +340,56 @@ impl Package {
                 .map(|(values, raw)| Block { values, raw })
                 .collect(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{FieldMismatch, ProfileError};
+    use tailor_lang::ast::Type;
+
+    fn obj(j: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        j.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn profile_from_json_names_the_field_the_type_and_what_was_found() {
+        let pkg = Package::from_sources(vec![(
+            "p.rules".into(),
+            "profile { age: int\n city: string }\nedition e { timezone \"UTC\"\n sections { s 1 } }\n"
+                .into(),
+        )])
+        .map_err(|e| e.render(false))
+        .unwrap();
+        assert_eq!(
+            pkg.profile_from_json(obj(serde_json::json!({"age": 3})))
+                .unwrap_err(),
+            ProfileError::MissingId
+        );
+        let err = pkg
+            .profile_from_json(obj(serde_json::json!({"id": "u", "age": "old", "city": 7})))
+            .unwrap_err();
+        let ProfileError::Fields(fields) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[0].field, "age");
+        assert_eq!(fields[0].expected, Type::Int);
+        assert_eq!(fields[1].field, "city");
+        assert_eq!(fields[1].expected, Type::String);
+        // The text callers show is unchanged.
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "field `age` expected int, found {}; field `city` expected string, found {}",
+                fields[0].found, fields[1].found
+            )
+        );
+        let _: &FieldMismatch = &fields[0];
+        assert!(
+            pkg.profile_from_json(obj(serde_json::json!({"id": "u", "age": 3})))
+                .is_ok()
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Scripts in rhai (§8): compiled once when the package loads, called sandboxed.
+//! Scripts in rhai (language.md §8): compiled once when the package loads, called sandboxed.
 //!
 //! The sandbox: rhai is built without module support (`no_module`), so `import` is a
 //! syntax error, and without its clock (`no_time`), so a script cannot read the time

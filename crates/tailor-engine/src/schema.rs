@@ -54,7 +54,7 @@ impl Schema {
     }
 }
 
-/// Slots of the built-in block fields (§3); `content { … }` fields follow them.
+/// Slots of the built-in block fields (language.md §3); `content { … }` fields follow them.
 pub mod block {
     pub const ID: usize = 0;
     pub const SECTION: usize = 1;
@@ -94,10 +94,10 @@ pub fn profile_builtins() -> Schema {
     s
 }
 
-/// Required block fields (§3).
+/// Required block fields (language.md §3).
 pub const REQUIRED_BLOCK_FIELDS: [&str; 4] = ["id", "section", "title", "published"];
 
-/// Event fields (§7) and their types.
+/// Event fields (language.md §7) and their types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventField {
     Kind,

@@ -2,7 +2,7 @@
 //! functions through [`ScriptHost`]; the rhai implementation lives in `rhai_host`.
 //!
 //! A call either returns a value of the declared type or a [`ScriptFailure`]. The engine
-//! never lets a failure stop an evaluation (§8): the caller decides what it means for the
+//! never lets a failure stop an evaluation (language.md §8): the caller decides what it means for the
 //! rule, pick or learn item that made the call, and the outcome lists it.
 
 use jiff::tz::TimeZone;
@@ -59,14 +59,6 @@ pub enum ScriptFailure {
 }
 
 impl ScriptFailure {
-    /// Whether an error message, as an outcome lists it, says that a call ran past its
-    /// operations budget ([`ScriptFailure::TooManyOperations`]). For hosts that only
-    /// have the text; the engine itself keeps the typed failure
-    /// ([`crate::ScriptError::failure`]) and asks [`ScriptFailure::spent_a_budget`].
-    pub fn is_out_of_operations(message: &str) -> bool {
-        message.starts_with("ran past its budget of ") && message.ends_with(" operations")
-    }
-
     /// Whether the call used up a per-call budget — operations or memory — rather than
     /// failing on its own terms. Such a function is not called again in the same
     /// evaluation (`eval.rs`): it would most likely spend the whole budget again.
@@ -114,19 +106,6 @@ impl ScriptHost for NoScripts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn out_of_operations_is_recognised_from_its_message() {
-        let m = ScriptFailure::TooManyOperations(20_000).to_string();
-        assert!(ScriptFailure::is_out_of_operations(&m));
-        for other in [
-            ScriptFailure::CallTooDeep(32),
-            ScriptFailure::StringTooLong(10),
-            ScriptFailure::Runtime("ran past its budget of 3 operations!".into()),
-        ] {
-            assert!(!ScriptFailure::is_out_of_operations(&other.to_string()));
-        }
-    }
 
     #[test]
     fn budgets_are_recognised_by_type() {

@@ -96,7 +96,7 @@ pub fn format_duration(d: SignedDuration) -> String {
     format!("{secs}s")
 }
 
-/// Parse `"3d"`, `"90s"`, `"12h"` (the data form of a duration, §3).
+/// Parse `"3d"`, `"90s"`, `"12h"` (the data form of a duration, language.md §3).
 pub fn parse_duration(s: &str) -> Option<SignedDuration> {
     let s = s.trim();
     let unit = s.chars().last()?;

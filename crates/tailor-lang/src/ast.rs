@@ -333,7 +333,7 @@ pub struct Param {
     pub ty: Option<TypeExpr>,
 }
 
-/// The event kinds of §6.
+/// The event kinds of language.md §6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     Enter,
@@ -609,7 +609,7 @@ impl BinaryOp {
         }
     }
 
-    /// Binding power for printing: higher binds tighter (§7's table).
+    /// Binding power for printing: higher binds tighter (language.md §7's table).
     pub fn precedence(self) -> u8 {
         match self {
             BinaryOp::Or => 1,

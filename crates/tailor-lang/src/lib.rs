@@ -25,7 +25,7 @@ pub use lower::{parse_expr, parse_file};
 pub use printer::{format_file, print_expr, print_file};
 pub use span::{FileId, Source, SourceMap, Span};
 
-/// The reserved words of §2: they cannot be names.
+/// The reserved words of language.md §2: they cannot be names.
 pub const KEYWORDS: [&str; 49] = [
     "and",
     "or",

@@ -1176,7 +1176,7 @@ impl<'s> Lowerer<'s> {
             .parse(p.into_inner())
     }
 
-    /// Comparisons do not chain: `a < b < c` is a syntax error (§7). Says whether it was one.
+    /// Comparisons do not chain: `a < b < c` is a syntax error (language.md §7). Says whether it was one.
     fn no_chain(&self, lhs: &Lowered, op_span: Span, op: &str) -> bool {
         let chained = !lhs.paren
             && match &lhs.expr.kind {

@@ -470,7 +470,7 @@ fn stmt(out: &mut String, s: &Stmt) {
     }
 }
 
-/// Print a string literal with the escapes of §2.
+/// Print a string literal with the escapes of language.md §2.
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {

@@ -1,4 +1,5 @@
-//! Parse → print → parse gives back the same AST, for every example of LANGUAGE.md.
+//! Parse → print → parse gives back the same AST, for the examples of language.md §3–9
+//! collected in `spec_examples.rules`.
 
 use tailor_lang::{FileId, format_file, parse_file, print_file};
 
@@ -14,7 +15,7 @@ fn spec_examples_parse_and_round_trip() {
     assert_eq!(file.without_spans(), again.without_spans(), "{printed}");
     // Formatting keeps every comment and is idempotent.
     let formatted = format_file(&file, src);
-    assert!(formatted.contains("# Every example of LANGUAGE.md"));
+    assert!(formatted.contains("# Every example of the language contract"));
     assert!(
         formatted.contains("last_lat: float  # for §9"),
         "{formatted}"

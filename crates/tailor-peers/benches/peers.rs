@@ -4,8 +4,8 @@
 //! same rules for every profile measured, and reporting per-event latencies and their
 //! ratios. Tailor's full digest (learn + match + assemble) is reported beside them.
 //!
-//! `cargo bench -p tailor-peers --bench peers` runs the full matrix (about 6 minutes on 2 cores) and
-//! prints Markdown tables; `PEERS_ONLY=10000` limits it to one size. Under
+//! `cargo bench --manifest-path crates/tailor-peers/Cargo.toml --bench peers` runs the full
+//! matrix (about 6 minutes on 2 cores) and prints Markdown tables; `PEERS_ONLY=10000` limits it to one size. Under
 //! `cargo test --benches` (no `--bench` argument) it runs a tiny configuration and the
 //! missing-value cases as a smoke test of the agreement check.
 //!
@@ -30,10 +30,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use rhai_peer::{Flavour, RhaiPeer};
-use tailor::workload::{self, Shape};
 use tailor_engine::ir::CExpr;
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
 use tailor_lang::SourceMap;
+use tailor_workload::{self as workload, Shape};
 use zen_peer::ZenPeer;
 
 fn unsupported(e: &CExpr) -> ! {

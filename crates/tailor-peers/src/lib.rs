@@ -1,5 +1,6 @@
-//! The comparison harness lives in `benches/peers.rs` (`cargo bench -p tailor-peers`):
-//! Tailor's indexed and reference evaluators beside a rhai baseline and zen-engine, on
-//! the same generated workload, with every peer's matches checked equal. This library is
-//! empty; the package exists to keep zen-engine's dependencies out of the rest of the
-//! workspace. See BENCHMARKS.md, "Peers".
+//! The comparison harness lives in `benches/peers.rs`
+//! (`cargo bench --manifest-path crates/tailor-peers/Cargo.toml --bench peers`): Tailor's
+//! indexed and reference evaluators beside a rhai baseline and zen-engine, on the same
+//! generated workload (`tailor-workload`), with every peer's matches checked equal. This
+//! library is empty; the package is a workspace of its own (excluded from the root one) to
+//! keep zen-engine's dependencies out of every other build. See BENCHMARKS.md, "Peers".

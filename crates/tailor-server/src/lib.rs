@@ -1,7 +1,7 @@
 //! The Tailor runtime: `tailor serve`.
 //!
 //! It receives each user event — above all WeChat's enter-conversation event — learns from
-//! it (LANGUAGE.md §9), answers with that user's digest within WeChat's 5-second deadline,
+//! it (language.md §9), answers with that user's digest within WeChat's 5-second deadline,
 //! and remembers what it delivered so that caps and `repeat after` hold, through retries,
 //! restarts, reloads and bad input.
 //!

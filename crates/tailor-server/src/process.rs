@@ -191,9 +191,9 @@ fn read_inputs(
     let profile = live
         .package()
         .profile_from_json((*raw).clone())
-        .map_err(|message| EventError::Profile {
+        .map_err(|e| EventError::Profile {
             user: user.to_owned(),
-            message,
+            message: e.to_string(),
         })?;
     let stored_history = match account.history.get(user).map(|h| Arc::clone(&h)) {
         Some(h) => h,

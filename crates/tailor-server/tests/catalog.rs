@@ -23,7 +23,7 @@ fn catalog_lines() -> Vec<String> {
 }
 
 /// What the reference evaluator (`Package::evaluate`) gives for a stored reader's
-/// `enter` at the server clock over the catalog `lines`, as §11's JSON.
+/// `enter` at the server clock over the catalog `lines`, as language.md §11's JSON.
 async fn reference_digest(s: &Server, user: &str, lines: &[String]) -> serde_json::Value {
     let package = Package::load(repo().join("rules/qianjiang")).unwrap();
     let profile = package

@@ -315,7 +315,7 @@ async fn every_api_error_is_json() {
     }
 }
 
-/// Issue 16, defect 7: the authentication scheme is case-insensitive (RFC 9110 §11.1):
+/// Issue 16, defect 7: the authentication scheme is case-insensitive (RFC 9110 language.md §11.1):
 /// `bearer` and `BEARER` are `Bearer`.
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {

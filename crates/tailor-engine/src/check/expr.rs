@@ -1,4 +1,4 @@
-//! Type checking and compiling expressions (§7).
+//! Type checking and compiling expressions (language.md §7).
 
 use std::sync::Arc;
 
@@ -413,27 +413,17 @@ impl Checker<'_> {
                 format!("unknown function `{}`", func.name),
             )
             .at(func.span, "not a built-in");
-            d = match suggest(&func.name, Builtin::ALL.map(Builtin::name)) {
+            d = match suggest(&func.name, Builtin::names()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!(
                     "the built-ins are {}; script functions are called as `script::function(…)`",
-                    Builtin::ALL.map(Builtin::name).join(", ")
+                    Builtin::names().collect::<Vec<_>>().join(", ")
                 )),
             };
             self.error(d);
             return (CExpr::Const(Value::Bool(false)), Ty::Any);
         };
-        let (params, ret): (&[&str], Ty) = match b {
-            Builtin::Len => (&["collection"], Ty::Int),
-            Builtin::Lower | Builtin::Upper => (&["string"], Ty::String),
-            Builtin::Contains | Builtin::StartsWith | Builtin::EndsWith => {
-                (&["string", "string"], Ty::Bool)
-            }
-            Builtin::Hour | Builtin::Weekday | Builtin::DaysSince | Builtin::HoursSince => {
-                (&["time"], Ty::Int)
-            }
-            Builtin::Bucket => (&["string", "string"], Ty::Int),
-        };
+        let (params, ret) = (b.params(), b.ret());
         if compiled.len() != params.len() {
             self.error(
                 Diagnostic::error(
@@ -452,34 +442,11 @@ impl Checker<'_> {
             return (CExpr::Const(Value::Bool(false)), ret);
         }
         for ((_, t, s), p) in compiled.iter().zip(params) {
-            let ok = match *p {
-                "collection" => matches!(
-                    t,
-                    Ty::SetString
-                        | Ty::SetInt
-                        | Ty::ListString
-                        | Ty::ListInt
-                        | Ty::ListFloat
-                        | Ty::ListEmpty
-                        | Ty::String
-                        | Ty::MapInt
-                        | Ty::MapFloat
-                        | Ty::MapString
-                        | Ty::Any
-                ),
-                "string" => t.fits(Ty::String),
-                _ => t.fits(Ty::Time),
-            };
-            if !ok {
-                let expected = if *p == "collection" {
-                    "a set, list, string or map".to_owned()
-                } else {
-                    format!("`{p}`")
-                };
+            if !p.accepts(*t) {
                 self.error(
                     mismatch(
                         *s,
-                        &format!("{expected} as an argument of `{}`", b.name()),
+                        &format!("{} as an argument of `{}`", p.expected(), b.name()),
                         *t,
                     )
                     .help(format!("its signature is `{}`", b.signature())),

@@ -1,4 +1,4 @@
-//! Checking `learn` items (§9): every statement against the profile schema.
+//! Checking `learn` items (language.md §9): every statement against the profile schema.
 
 use tailor_lang::Diagnostic;
 use tailor_lang::ast::{self, Stmt};

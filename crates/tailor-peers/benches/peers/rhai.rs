@@ -8,7 +8,7 @@
 //! then a key lookup, not a scan calling `==` per element) and `x in ["a", "b"]` as
 //! `x == "a" || x == "b"` (no array built per evaluation).
 //!
-//! Missing values follow §7: a comparison with a missing operand is false, `not` of it is
+//! Missing values follow language.md §7: a comparison with a missing operand is false, `not` of it is
 //! true. Rhai already answers `false` for `()` compared with a value of another type, so
 //! `==`, `<`, `<=`, `>`, `>=` need a guard only when both sides may be missing; `!=`,
 //! membership and `intersects` are guarded (`"reads" in p && …`, `… != ()`).

@@ -7,7 +7,7 @@
 //!
 //! Each cell holds one test, in zen's unary form where one exists (`"city0042"`,
 //! `"a", "b"`, `>= 30`, `"topic001" in $`) so that zen's own column index can serve the
-//! equality columns. Missing values follow §7: zen answers `false` (or fails the cell,
+//! equality columns. Missing values follow language.md §7: zen answers `false` (or fails the cell,
 //! which counts as not matching) when a positive test meets `null`, so only `!=` and
 //! `not in` are guarded (`$ != null and …`); a negated test is `$ == null or not (…)`.
 

@@ -1,7 +1,7 @@
-//! Differential test of scripts (§8): a package whose predicates are rhai functions and
+//! Differential test of scripts (language.md §8): a package whose predicates are rhai functions and
 //! the same package with its predicates written in the language give the same outcomes
 //! over generated profiles — the same fired rules, items, learned changes and no errors.
-//! The scripts spell out §7's missing values by hand (`"age" in p && …`), so this also
+//! The scripts spell out language.md §7's missing values by hand (`"age" in p && …`), so this also
 //! checks that records reach rhai with missing fields absent and sets as arrays.
 
 #![allow(

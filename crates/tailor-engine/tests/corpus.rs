@@ -4,7 +4,7 @@
 //! directory relative to the repository root), `profiles.jsonl` and `catalog.jsonl`
 //! (defaulting to the package's own), an optional `history.jsonl`, `event.json`
 //! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`) and
-//! `expected.json`, the outcome object of §11. Outcomes are compared as JSON values, and
+//! `expected.json`, the outcome object of language.md §11. Outcomes are compared as JSON values, and
 //! each case is evaluated by both evaluators: the reference (`Package::evaluate`) must
 //! give `expected.json` and the indexed path (`Index::evaluate`) the same outcome.
 //!
@@ -29,7 +29,9 @@ use tailor_engine::{Event, EventKind, History, Package};
 use tailor_lang::SourceMap;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The repository root: the corpus (tests/corpus) sits there beside the rules
+    // packages (rules/) its cases read.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn package_dir(case: &Path) -> PathBuf {

@@ -20,7 +20,8 @@ use tailor_engine::{Catalog, Delivery, Event, EventKind, History, OutcomeKind, P
 use tailor_lang::SourceMap;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The repository root, where the corpus (tests/corpus) and rules/ sit.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Compare the two on one input; the difference, if any.

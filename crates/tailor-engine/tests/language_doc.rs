@@ -122,7 +122,7 @@ fn package_dir(n: usize, rules: &str, scripts: &[(String, String)]) -> Dir {
 }
 
 fn page() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/language.md");
     std::fs::read_to_string(path).expect("docs/language.md")
 }
 
@@ -200,7 +200,7 @@ fn every_data_example_of_the_reference_loads() {
 }
 
 /// The page's example package and data make a working package: 李大爷's evening digest
-/// holds what §0's three rules pick for him (the front page, the Taiwan story, the
+/// holds what language.md §0's three rules pick for him (the front page, the Taiwan story, the
 /// weather of his city).
 #[test]
 fn the_example_package_and_data_give_a_digest() {
@@ -249,4 +249,21 @@ fn fragments_replace_the_example_items_they_define() {
     assert!(text.contains("profile { a: int }") && text.contains("rule r"));
     assert!(is_complete("profile {}\nedition e { sections { a 1 } }\n"));
     assert!(!is_complete("rule r {\n  pick 1 from a\n}\n"));
+}
+
+/// language.md §7.5's table is the one generated from the engine's table of built-ins
+/// (`tailor_engine::builtins::BUILTINS`): no built-in missing, none extra, every
+/// signature and description as declared.
+#[test]
+fn the_builtins_table_is_generated_from_the_engine() {
+    let page = page();
+    let table = tailor_engine::builtins::markdown_table();
+    assert!(
+        page.contains(&table),
+        "docs/language.md §7.5 differs from the built-ins table; paste this:\n\n{table}"
+    );
+    let section = &page[page.find("### §7.5").unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let rows = section.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows, tailor_engine::builtins::BUILTINS.len());
 }

@@ -79,7 +79,7 @@ fn helpless(diags: &Diagnostics) -> Vec<String> {
 
 #[test]
 fn errors() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/errors");
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/errors")

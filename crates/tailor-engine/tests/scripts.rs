@@ -1,4 +1,4 @@
-//! Scripts (§8) as a package author and a host meet them: load-time diagnostics checked
+//! Scripts (language.md §8) as a package author and a host meet them: load-time diagnostics checked
 //! as rendered (message, `file:line:col`, underlined text, help), the sandbox's load-time
 //! refusals, limits chosen by the host, scripts compiled once, and what a runaway script
 //! costs an event. What a call does at run time is in the corpus (`tests/corpus/scripts_*`).
@@ -575,7 +575,7 @@ fn a_script_over_its_memory_budget_costs_an_event_one_budget() {
     assert_eq!(out.errors[0].error, first);
     assert_eq!(
         out.errors[0].failure,
-        Some(tailor_engine::script::ScriptFailure::TooMuchMemory(memory))
+        tailor_engine::script::ScriptFailure::TooMuchMemory(memory)
     );
     assert!(
         out.errors[1..]

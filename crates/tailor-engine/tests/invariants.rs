@@ -1,5 +1,5 @@
 //! Property tests over generated packages, profiles, catalogs and histories: whatever the
-//! rules say, an outcome keeps §10's invariants — no block twice, quotas and `max`
+//! rules say, an outcome keeps language.md §10's invariants — no block twice, quotas and `max`
 //! respected, no dropped or ineligible block chosen, sections in declared order, `fired`
 //! in evaluation order, reasons naming fired rules or the fallback.
 //!

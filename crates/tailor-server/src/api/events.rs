@@ -1,0 +1,205 @@
+//! Events and what they give: `POST /events`, a user's digest (a dry run) and history.
+
+use super::*;
+
+/// An event of a request: its kind (`default_kind` when not given) and its time (the
+/// server clock's, truncated to the second, when not given).
+pub(super) fn request_event(
+    state: &AppState,
+    kind: Option<&str>,
+    at: Option<&str>,
+    default_kind: EventKind,
+) -> Result<Event, ApiError> {
+    let kind = match kind {
+        None => default_kind,
+        Some(k) => EventKind::parse(k).ok_or_else(|| {
+            let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+            ApiError::bad(format!(
+                "unknown event kind `{k}`; expected one of {}",
+                names.join(", ")
+            ))
+        })?,
+    };
+    let at = match at {
+        None => state.clock.event_time(),
+        Some(t) => t.parse().map_err(|e| {
+            ApiError::bad(format!(
+                "`at`: `{t}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
+            ))
+        })?,
+    };
+    Ok(Event::new(kind, at))
+}
+
+/// The body of `POST /v1/{account}/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventBody {
+    user: Option<String>,
+    #[serde(alias = "kind")]
+    event: Option<String>,
+    at: Option<String>,
+    text: Option<String>,
+    key: Option<String>,
+    url: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    precision: Option<f64>,
+    #[serde(default)]
+    dry_run: bool,
+    idempotency_key: Option<String>,
+}
+
+impl EventBody {
+    fn event(&self, state: &AppState, default_kind: EventKind) -> Result<Event, ApiError> {
+        Ok(Event {
+            text: self.text.clone(),
+            key: self.key.clone(),
+            url: self.url.clone(),
+            lat: self.lat,
+            lon: self.lon,
+            precision: self.precision,
+            ..request_event(
+                state,
+                self.event.as_deref(),
+                self.at.as_deref(),
+                default_kind,
+            )?
+        })
+    }
+}
+
+/// The query of the dry runs: `GET …/users/{id}/digest` and the preview page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventQuery {
+    #[serde(alias = "kind")]
+    event: Option<String>,
+    at: Option<String>,
+    text: Option<String>,
+    key: Option<String>,
+    url: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    precision: Option<f64>,
+    /// Add the full explanation (`Explanation::to_json`) to a digest.
+    #[serde(default)]
+    pub(crate) explain: bool,
+}
+
+impl EventQuery {
+    /// The event: `enter` at the server clock unless the query says otherwise.
+    pub(crate) fn event(&self, state: &AppState) -> Result<Event, ApiError> {
+        Ok(Event {
+            text: self.text.clone(),
+            key: self.key.clone(),
+            url: self.url.clone(),
+            lat: self.lat,
+            lon: self.lon,
+            precision: self.precision,
+            ..request_event(
+                state,
+                self.event.as_deref(),
+                self.at.as_deref(),
+                EventKind::Enter,
+            )?
+        })
+    }
+}
+
+pub(super) fn json_render() -> process::Render {
+    Box::new(|outcome: &Outcome<'_>| serde_json::to_string(&outcome).map_err(|e| e.to_string()))
+}
+
+pub(super) fn outcome_response(handled: process::Handled, record: bool) -> ApiResult {
+    let mut value: J = serde_json::from_str(&handled.body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("recorded".into(), J::Bool(handled.recorded));
+        obj.insert("dry_run".into(), J::Bool(!record));
+        if handled.replayed {
+            obj.insert("replayed".into(), J::Bool(true));
+        }
+        if let Some(ex) = &handled.explanation {
+            obj.insert("explanation".into(), ex.to_json());
+        }
+    }
+    Ok(Json(value).into_response())
+}
+
+/// `POST /v1/{account}/events`: learn, evaluate and (unless `dry_run`) record.
+pub(crate) async fn post_event(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let body: EventBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("the event is not valid JSON: {e}")))?;
+    let user = body
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::bad("`user` is required"))?;
+    check_user_id(&user)?;
+    let event = body.event(&state, EventKind::Enter)?;
+    let record = !body.dry_run;
+    let job = Job {
+        account: acct,
+        user,
+        event,
+        dedup: body
+            .idempotency_key
+            .filter(|_| record)
+            .map(|k| format!("api|{k}")),
+        record,
+        explain: false,
+        gate: None,
+        abandoned_body: String::new(),
+    };
+    run_json(&state, job).await
+}
+
+/// Run an event job within the evaluation budget and answer its outcome as JSON.
+pub(super) async fn run_json(state: &Arc<AppState>, job: Job) -> ApiResult {
+    let record = job.record;
+    let handled = process::run_with_budget(Arc::clone(state), job, json_render(), None)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no answer"))?;
+    outcome_response(handled, record)
+}
+
+/// `GET /v1/{account}/users/{id}/digest`: a dry run (default event `enter`, at now) with
+/// each item's reasons and the fired rules; with `explain=true` also the full
+/// explanation of the same evaluation, as `tailor explain --format json` prints it.
+pub(crate) async fn get_digest(
+    State(state): State<Arc<AppState>>,
+    Path((name, user)): Path<(String, String)>,
+    Query(query): Query<EventQuery>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let event = query.event(&state)?;
+    let job = Job {
+        account: acct,
+        user,
+        event,
+        dedup: None,
+        record: false,
+        explain: query.explain,
+        gate: None,
+        abandoned_body: String::new(),
+    };
+    run_json(&state, job).await
+}
+
+/// `GET /v1/{account}/users/{id}/history`.
+pub(crate) async fn get_history(
+    State(state): State<Arc<AppState>>,
+    Path((name, user)): Path<(String, String)>,
+) -> ApiResult {
+    let acct = account(&state, &name)?;
+    let store = Arc::clone(&state.store);
+    let u = user.clone();
+    let deliveries = blocking(move || Ok(store.history(&acct.name, &u)?)).await?;
+    Ok(Json(json!({"user": user, "deliveries": deliveries})).into_response())
+}
