@@ -271,6 +271,7 @@ fn parse_file(
             lat: c.get("lat").and_then(J::as_f64),
             lon: c.get("lon").and_then(J::as_f64),
             precision: None,
+            opened: None,
         };
         let user_id = match &who {
             Who::User(u) => u.clone(),
