@@ -40,6 +40,7 @@ pub mod reload;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod track;
 pub mod wechat;
 
 use std::collections::BTreeMap;
