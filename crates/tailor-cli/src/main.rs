@@ -18,6 +18,7 @@ mod explain;
 mod lint;
 mod out;
 mod preview;
+mod stats;
 mod test;
 mod text;
 
@@ -68,6 +69,9 @@ enum Command {
     Explain(explain::Args),
     /// Warn about rules that can never fire, picks that never add, unused names.
     Lint(lint::Args),
+    /// Which rules work: delivered items, opens and open rates per rule, section and day,
+    /// from history files; `--compare A B` tests two rules' open rates.
+    Stats(stats::Args),
     /// Write static HTML previews of readers' digests as WeChat shows them.
     Preview(preview::Args),
     /// Serve events over HTTP (WeChat callback and JSON API) with durable state. Without
@@ -199,6 +203,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Preview(args) => preview::run(args),
         Command::Serve { config } => tailor_server::serve_main(config.as_deref())
             .map_err(|e| Rejected(format!("error: {e}\n"))),

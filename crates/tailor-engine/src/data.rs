@@ -359,6 +359,16 @@ impl History {
         self.by_user.get(user).map_or(&[], Vec::as_slice)
     }
 
+    /// Add every record of `other` (several history files read as one).
+    pub fn extend(&mut self, other: History) {
+        for (user, ds) in other.by_user {
+            self.by_user.entry(user).or_default().extend(ds);
+        }
+        for (user, os) in other.opens {
+            self.opens.entry(user).or_default().extend(os);
+        }
+    }
+
     pub fn push_open(&mut self, o: OpenRecord) {
         self.opens.entry(o.user.clone()).or_default().push(o);
     }

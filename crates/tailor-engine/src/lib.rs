@@ -52,6 +52,7 @@ pub mod preview;
 pub mod rhai_host;
 pub mod schema;
 pub mod script;
+pub mod stats;
 pub mod value;
 
 pub use data::{
