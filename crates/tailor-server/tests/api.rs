@@ -912,3 +912,35 @@ async fn an_unknown_readers_dry_run_is_a_new_readers_digest_and_status_times_are
     }
     assert!(v["at"].as_str().unwrap().ends_with("+08:00"), "{v}");
 }
+
+#[tokio::test]
+async fn deliveries_carry_their_items_and_opens_are_refused_until_tracked() {
+    let s = Server::start(Options::default()).await;
+    let body = r#"{"user": "li-daye", "event": "enter"}"#;
+    let (status, v) = s.admin("POST", "/v1/qianjiang/events", body).await;
+    assert_eq!(status, 200, "{v}");
+    // The delivery record lists each item with its section, reason and URL (§12).
+    let (_, h) = s
+        .admin("GET", "/v1/qianjiang/users/li-daye/history", "")
+        .await;
+    let d = &h["deliveries"][0];
+    assert_eq!(
+        d["items"].as_array().map(Vec::len),
+        v["items"].as_array().map(Vec::len),
+        "{h}"
+    );
+    assert_eq!(d["items"][0]["id"], v["items"][0]["id"], "{h}");
+    assert_eq!(d["items"][0]["section"], "headline", "{h}");
+    assert_eq!(d["items"][0]["rule"], "front_page", "{h}");
+    assert_eq!(d["items"][0]["url"], v["items"][0]["url"], "{h}");
+    // An open is refused (400) and records nothing, rather than learning without its item.
+    let (status, e) = s
+        .admin(
+            "POST",
+            "/v1/qianjiang/events",
+            r#"{"user": "li-daye", "event": "open"}"#,
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(s.history("li-daye").await.len(), 1);
+}
