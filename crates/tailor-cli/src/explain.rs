@@ -83,6 +83,7 @@ impl EventArgs {
             lat: self.lat,
             lon: self.lon,
             precision: None,
+            opened: None,
         }
     }
 }

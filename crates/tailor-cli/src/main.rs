@@ -18,6 +18,7 @@ mod explain;
 mod lint;
 mod out;
 mod preview;
+mod stats;
 mod test;
 mod text;
 
@@ -68,6 +69,9 @@ enum Command {
     Explain(explain::Args),
     /// Warn about rules that can never fire, picks that never add, unused names.
     Lint(lint::Args),
+    /// Which rules work: delivered items, opens and open rates per rule, section and day,
+    /// from history files; `--compare A B` tests two rules' open rates.
+    Stats(stats::Args),
     /// Write static HTML previews of readers' digests as WeChat shows them.
     Preview(preview::Args),
     /// Serve events over HTTP (WeChat callback and JSON API) with durable state. Without
@@ -129,6 +133,20 @@ struct DigestArgs {
     /// `event.lon` (location reports).
     #[arg(long, allow_negative_numbers = true)]
     lon: Option<f64>,
+    /// The opened block's id (`--event open`, required there).
+    #[arg(long)]
+    block: Option<String>,
+    /// `event.rule` (`open`): the opened item's reason. Default: from the latest delivery
+    /// of the block in `--history`.
+    #[arg(long)]
+    rule: Option<String>,
+    /// `event.section` (`open`). Default: as `--rule`.
+    #[arg(long)]
+    section: Option<String>,
+    /// `event.delivered` (`open`, RFC 3339): when the digest was sent. Default: as
+    /// `--rule`.
+    #[arg(long, value_parser = parse_time)]
+    delivered: Option<jiff::Timestamp>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -185,6 +203,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Preview(args) => preview::run(args),
         Command::Serve { config } => tailor_server::serve_main(config.as_deref())
             .map_err(|e| Rejected(format!("error: {e}\n"))),
@@ -332,23 +351,44 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
     let Some(profile) = profiles.iter().find(|p| p.id() == a.user) else {
         return Err(unknown_user(&a.user, &profiles, &profiles_path));
     };
-    let event = Event {
-        kind: a.event,
-        at: a.at.unwrap_or_else(jiff::Timestamp::now),
-        text: a.text,
-        key: a.key,
-        url: a.url,
-        lat: a.lat,
-        lon: a.lon,
-        precision: None,
+    let at = a.at.unwrap_or_else(jiff::Timestamp::now);
+    let opened = open_item(&a, at, &history)?;
+    let event = match &opened {
+        Some(item) => Event::open(at, item.clone(), catalog.shared(&item.block).cloned()),
+        None => Event {
+            kind: a.event,
+            at,
+            text: a.text,
+            key: a.key,
+            url: a.url,
+            lat: a.lat,
+            lon: a.lon,
+            precision: None,
+            opened: None,
+        },
+    };
+    // `learn on open` runs on the first open of an item of a delivery only (language.md §12).
+    let learning = match &opened {
+        Some(item) if history.opened_before(&a.user, item) => {
+            eprintln!(
+                "note: `{}` already opened `{}` of this delivery in the history: nothing is learned again",
+                a.user, item.block
+            );
+            tailor_engine::Learning {
+                profile: profile.clone(),
+                learned: Vec::new(),
+                errors: Vec::new(),
+            }
+        }
+        _ => pkg.learn(&event, profile),
     };
     // The outcome borrows the evaluator and catalog: the index lives as long.
     let index;
     let outcome = match a.engine {
-        Engine::Reference => pkg.evaluate(&event, profile, &catalog, &history),
+        Engine::Reference => pkg.assemble(&event, &learning, &catalog, &history),
         Engine::Indexed => {
             index = tailor_engine::Index::new(&pkg, catalog);
-            index.evaluate(&event, profile, &history)
+            index.assemble(&event, &learning, &history)
         }
     };
     match a.format {
@@ -366,6 +406,46 @@ fn digest(a: DigestArgs) -> Result<(), Rejected> {
         ),
     }
     Ok(())
+}
+
+/// The opened item of `--event open`: `--block` required; `--rule`, `--section` and
+/// `--delivered` default to the latest delivery of that block to the user, at or before
+/// the open, in `--history`. `None` for other kinds, which take no `--block`.
+fn open_item(
+    a: &DigestArgs,
+    at: jiff::Timestamp,
+    history: &tailor_engine::History,
+) -> Result<Option<tailor_engine::OpenedItem>, Rejected> {
+    if a.event != EventKind::Open {
+        if a.block.is_some() || a.rule.is_some() || a.section.is_some() || a.delivered.is_some() {
+            return Err(Rejected(format!(
+                "error: `--block`, `--rule`, `--section` and `--delivered` describe an opened item: they need `--event open`, not `--event {}`\n",
+                a.event
+            )));
+        }
+        return Ok(None);
+    }
+    let Some(block) = a.block.clone() else {
+        return Err(Rejected(
+            "error: `--event open` needs `--block ID`, the opened block\n".to_owned(),
+        ));
+    };
+    let carried = history
+        .for_user(&a.user)
+        .iter()
+        .filter(|d| d.at <= at && d.blocks.contains(&block))
+        .filter(|d| a.delivered.is_none_or(|t| d.at == t))
+        .max_by_key(|d| d.at);
+    let item = carried.and_then(|d| d.item(&block));
+    Ok(Some(tailor_engine::OpenedItem {
+        rule: a.rule.clone().or_else(|| item.map(|i| i.rule.clone())),
+        section: a
+            .section
+            .clone()
+            .or_else(|| item.map(|i| i.section.clone())),
+        delivered: a.delivered.or_else(|| carried.map(|d| d.at)),
+        block,
+    }))
 }
 
 fn color_allowed() -> bool {

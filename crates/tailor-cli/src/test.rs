@@ -59,8 +59,22 @@ struct Expect {
     count: Option<usize>,
 }
 
-const CASE_KEYS: [&str; 11] = [
-    "name", "user", "profile", "event", "at", "text", "key", "url", "lat", "lon", "history",
+const CASE_KEYS: [&str; 15] = [
+    "name",
+    "user",
+    "profile",
+    "event",
+    "at",
+    "text",
+    "key",
+    "url",
+    "lat",
+    "lon",
+    "history",
+    "block",
+    "rule",
+    "section",
+    "delivered",
 ];
 const EXPECT_KEYS: [&str; 9] = [
     "outcome",
@@ -263,15 +277,31 @@ fn parse_file(
             })?,
         };
         let s = |k: &str| c.get(k).and_then(J::as_str).map(str::to_owned);
-        let event = Event {
-            kind,
-            at,
-            text: s("text"),
-            key: s("key"),
-            url: s("url"),
-            lat: c.get("lat").and_then(J::as_f64),
-            lon: c.get("lon").and_then(J::as_f64),
-            precision: None,
+        let event = if kind == EventKind::Open {
+            // The opened block's data is the catalog's, looked up when the case runs.
+            let item = tailor_engine::OpenedItem {
+                block: s("block")
+                    .ok_or_else(|| err("an `open` names the opened block: `block`".into()))?,
+                rule: s("rule"),
+                section: s("section"),
+                delivered: match c.get("delivered") {
+                    Some(v) => Some(parse_time(v, "delivered").map_err(err)?),
+                    None => None,
+                },
+            };
+            Event::open(at, item, None)
+        } else {
+            Event {
+                kind,
+                at,
+                text: s("text"),
+                key: s("key"),
+                url: s("url"),
+                lat: c.get("lat").and_then(J::as_f64),
+                lon: c.get("lon").and_then(J::as_f64),
+                precision: None,
+                opened: None,
+            }
         };
         let user_id = match &who {
             Who::User(u) => u.clone(),
@@ -712,8 +742,16 @@ pub fn run(a: Args) -> Result<(), Rejected> {
         let Who::Profile(profile) = &c.who else {
             continue;
         };
-        let outcome = pkg.evaluate(&c.event, profile, catalog, &c.history);
-        let ex = pkg.explain(&c.event, profile, catalog, &c.history);
+        let event = match &c.event.opened {
+            Some(o) => Event::open(
+                c.event.at,
+                o.item.clone(),
+                catalog.shared(&o.item.block).cloned(),
+            ),
+            None => c.event.clone(),
+        };
+        let outcome = pkg.evaluate(&event, profile, catalog, &c.history);
+        let ex = pkg.explain(&event, profile, catalog, &c.history);
         coverage.record(&ex);
         match check(c, &outcome, &ex, catalog) {
             None => outln!("test {} ... ok", c.name),

@@ -1,4 +1,4 @@
-//! Digest assembly (§10), written once: [`assemble_with`] runs begin → edition cap →
+//! Digest assembly (language.md §10), written once: [`assemble_with`] runs begin → edition cap →
 //! fired rules → eligibility (drops) → picks → fallback → grouping, generic over
 //!
 //! - a [`Finder`]: how fired rules and a pick's candidates are found. [`Scan`], here,
@@ -134,14 +134,14 @@ pub(crate) fn fresh_and_kept(
 ) -> bool {
     let fresh = recent.is_empty() || !recent.contains(b.id());
     fresh
-        // A drop whose script call fails counts as holding: the block is not chosen (§8).
+        // A drop whose script call fails counts as holding: the block is not chosen (language.md §8).
         && !drops
             .iter()
             .any(|d| ctx.with_block(b).holds(d).unwrap_or(true))
 }
 
 /// A block's key in a pick's order. A failed script call in an order key makes the key
-/// missing (§8).
+/// missing (language.md §8).
 pub(crate) fn order_key(b: &Block, order: &COrder, ctx: &Ctx<'_>) -> Option<Value> {
     match order {
         COrder::Newest | COrder::Oldest => b.get(schema::block::PUBLISHED).cloned(),
@@ -155,7 +155,7 @@ pub(crate) fn descending(order: &COrder) -> bool {
 }
 
 /// The reference's ordering of a pick's candidates, written here apart from the index's
-/// pre-sorted lists so that the oracle stays independent: keys compared by §7
+/// pre-sorted lists so that the oracle stays independent: keys compared by language.md §7
 /// (descending when asked), missing keys last in either direction, ties kept in input
 /// order (the sort is stable, the input in id order).
 pub(crate) fn sort_candidates<T>(items: &mut [(T, Option<Value>)], descending: bool) {
@@ -312,7 +312,7 @@ impl Package {
         }
     }
 
-    /// Evaluate one event for one user: learning (§9), then assembly (§10), with the
+    /// Evaluate one event for one user: learning (language.md §9), then assembly (language.md §10), with the
     /// reference evaluator. For many events over one catalog, [`crate::Index`] gives the
     /// same outcomes faster.
     ///
@@ -344,7 +344,7 @@ impl Package {
             .collect()
     }
 
-    /// Assembly (§10) for a profile that has already learned from the event.
+    /// Assembly (language.md §10) for a profile that has already learned from the event.
     pub fn assemble<'a>(
         &'a self,
         event: &Event,
@@ -360,7 +360,7 @@ impl Package {
     }
 }
 
-/// Why a rule fired or not (§10 step 2), for observers.
+/// Why a rule fired or not (language.md §10 step 2), for observers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RuleVerdict {
     OtherKinds,
@@ -413,7 +413,7 @@ impl Observer for Quiet {
     const SEES_ALL: bool = false;
 }
 
-/// Eligibility (§10 step 3) for one event: the fired rules' drops and the ids delivered
+/// Eligibility (language.md §10 step 3) for one event: the fired rules' drops and the ids delivered
 /// within the repeat window.
 pub(crate) struct Eligibility<'e> {
     pub(crate) t: Timestamp,
@@ -470,7 +470,7 @@ pub(crate) trait Finder<'a> {
     fn run_pick<O: Observer>(&self, job: &PickJob<'_, 'a>, state: &mut State<'a>, obs: &mut O);
 }
 
-/// §10, once, for any finder and observer.
+/// language.md §10, once, for any finder and observer.
 pub(crate) fn assemble_with<'a, F: Finder<'a>, O: Observer>(
     finder: &F,
     event: &Event,
@@ -657,7 +657,7 @@ impl<'a> Finder<'a> for Scan<'a> {
 }
 
 /// Step 2 for one rule: it fires when it answers the kind, its `when` holds (a `when`
-/// whose script call fails does not hold, §8), and its own cap is not exhausted.
+/// whose script call fails does not hold, language.md §8), and its own cap is not exhausted.
 pub(crate) fn rule_verdict(
     r: &CRule,
     ctx: &Ctx<'_>,
@@ -711,7 +711,7 @@ pub(crate) fn scan_pick<'a, O: Observer>(
         } else {
             match &pick.filter {
                 None => None,
-                // A `where` whose script call fails: that block is not chosen (§8).
+                // A `where` whose script call fails: that block is not chosen (language.md §8).
                 Some(w) => match ctx.with_block(b).holds(w) {
                     Ok(true) => None,
                     Ok(false) => Some(Rejection::WhereFalse),

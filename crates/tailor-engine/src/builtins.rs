@@ -6,7 +6,7 @@
 //!
 //! Everything else reads the table: the checker (`check/expr.rs`: name lookup, arity,
 //! argument types, the return type), the evaluator (`eval.rs` calls [`Builtin::eval`]),
-//! the reference (`docs/language.md` §7.5 holds [`markdown_table`]'s output, checked by
+//! the reference (`docs/language.md` language.md §7.5 holds [`markdown_table`]'s output, checked by
 //! `crates/tailor-engine/tests/language_doc.rs`) and the editor grammar
 //! (`tests/editor_grammar.rs` checks the highlighted names are [`BUILTINS`]' names).
 //!

@@ -575,10 +575,23 @@ impl<'a> Checker<'a> {
     }
 
     fn rule(&mut self, r: &ast::Rule) -> CRule {
+        for k in r.on.iter().filter(|k| k.kind == ast::EventKind::Open) {
+            self.error(
+                Diagnostic::error(
+                    "tailor::rule_on_open",
+                    format!("rule `{}` cannot answer `open`", r.name.name),
+                )
+                .at(k.span, "a rule cannot answer `open`")
+                .help("an open is answered by taking the reader to the article, never by a digest: to learn from opens, write `learn on open { … }`"),
+            );
+        }
         let on = if r.on.is_empty() {
             vec![ast::EventKind::Enter]
         } else {
-            r.on.iter().map(|k| k.kind).collect()
+            r.on.iter()
+                .map(|k| k.kind)
+                .filter(|k| *k != ast::EventKind::Open)
+                .collect()
         };
         let when = r
             .when

@@ -124,10 +124,12 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &str) -> Option<&Block> {
-        self.by_id
-            .get(id)
-            .and_then(|&i| self.blocks.get(i))
-            .map(|b| &**b)
+        self.shared(id).map(|b| &**b)
+    }
+
+    /// The block of `id`, shared (for an `open` event's opened block, language.md §12).
+    pub fn shared(&self, id: &str) -> Option<&Arc<Block>> {
+        self.by_id.get(id).and_then(|&i| self.blocks.get(i))
     }
 
     /// The blocks of one section, in id order.
@@ -164,6 +166,8 @@ pub struct Event {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub precision: Option<f64>,
+    /// The opened item of an `open` event (language.md §12); `None` for other kinds.
+    pub opened: Option<Arc<Opened>>,
 }
 
 impl Event {
@@ -177,11 +181,45 @@ impl Event {
             lat: None,
             lon: None,
             precision: None,
+            opened: None,
         }
+    }
+
+    /// An `open` of `block` at `at`, with the block as the catalog holds it now
+    /// (`None` when it left the catalog: `block.FIELD` is then missing).
+    pub fn open(at: Timestamp, item: OpenedItem, data: Option<Arc<Block>>) -> Event {
+        Event {
+            opened: Some(Arc::new(Opened { item, data })),
+            ..Event::new(EventKind::Open, at)
+        }
+    }
+
+    /// The opened block's data, for `block.FIELD` in `learn on open` (language.md §12).
+    pub fn opened_block(&self) -> Option<&Block> {
+        self.opened.as_ref().and_then(|o| o.data.as_deref())
     }
 }
 
-/// A past delivery (language.md §11): `{"user", "at", "event", "blocks", "fired"}`.
+/// What an `open` event carries (language.md §12): the item and the block's current data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub item: OpenedItem,
+    pub data: Option<Arc<Block>>,
+}
+
+/// The opened item of a delivered digest: its block id, its reason (a rule name or
+/// `fallback`), its section and when the digest was sent. A field the runtime does not
+/// know is `None`, and missing in expressions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OpenedItem {
+    pub block: String,
+    pub rule: Option<String>,
+    pub section: Option<String>,
+    pub delivered: Option<Timestamp>,
+}
+
+/// A past delivery (language.md §11): `{"user", "at", "event", "blocks", "fired"}`, and since v1.1
+/// `items`, what each item was and why (language.md §12; absent from records written before).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub user: String,
@@ -190,6 +228,92 @@ pub struct Delivery {
     pub event: EventKind,
     pub blocks: Vec<String>,
     pub fired: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DeliveredItem>,
+}
+
+impl Delivery {
+    /// The delivered item of block `id`, when the record lists its items.
+    pub fn item(&self, id: &str) -> Option<&DeliveredItem> {
+        self.items.iter().find(|i| i.id == id)
+    }
+}
+
+/// One item of a delivery record (language.md §12): `{"id", "section", "rule", "url"}`, where `rule`
+/// is the item's reason, a rule name or `fallback`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveredItem {
+    pub id: String,
+    pub section: String,
+    pub rule: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+/// An open recorded in a reader's history (language.md §12):
+/// `{"user", "at", "event": "open", "block", "rule", "section", "delivered"}`. Opens are
+/// not deliveries: they count toward no cap and no `repeat after`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct OpenRecord {
+    pub user: String,
+    pub at: Timestamp,
+    pub block: String,
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub section: Option<String>,
+    #[serde(default)]
+    pub delivered: Option<Timestamp>,
+}
+
+impl OpenRecord {
+    /// The record of an `open` event for `user`.
+    pub fn new(user: &str, at: Timestamp, item: &OpenedItem) -> OpenRecord {
+        OpenRecord {
+            user: user.to_owned(),
+            at,
+            block: item.block.clone(),
+            rule: item.rule.clone(),
+            section: item.section.clone(),
+            delivered: item.delivered,
+        }
+    }
+
+    /// The opened item this record names.
+    pub fn item(&self) -> OpenedItem {
+        OpenedItem {
+            block: self.block.clone(),
+            rule: self.rule.clone(),
+            section: self.section.clone(),
+            delivered: self.delivered,
+        }
+    }
+
+    /// Whether this open is of the same item of the same delivery as `item`.
+    pub fn same_item(&self, item: &OpenedItem) -> bool {
+        self.block == item.block && self.delivered == item.delivered
+    }
+}
+
+impl serde::Serialize for OpenRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("user", &self.user)?;
+        m.serialize_entry("at", &self.at)?;
+        m.serialize_entry("event", "open")?;
+        m.serialize_entry("block", &self.block)?;
+        if let Some(r) = &self.rule {
+            m.serialize_entry("rule", r)?;
+        }
+        if let Some(x) = &self.section {
+            m.serialize_entry("section", x)?;
+        }
+        if let Some(d) = &self.delivered {
+            m.serialize_entry("delivered", d)?;
+        }
+        m.end()
+    }
 }
 
 /// Event kinds in JSON are their names, as in `on …` clauses.
@@ -204,16 +328,18 @@ mod kind_serde {
         let name: String = serde::Deserialize::deserialize(d)?;
         EventKind::parse(&name).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown event kind `{name}` (expected one of enter, subscribe, unsubscribe, text, click, view, scan, location)"
+                "unknown event kind `{name}` (expected one of enter, subscribe, unsubscribe, text, click, view, scan, location, open)"
             ))
         })
     }
 }
 
 /// Delivery records, possibly of many users; evaluation looks only at the user's own.
+/// Open records (language.md §12) are kept apart: they are not deliveries.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     by_user: HashMap<String, Vec<Delivery>>,
+    opens: HashMap<String, Vec<OpenRecord>>,
 }
 
 impl History {
@@ -231,6 +357,41 @@ impl History {
 
     pub fn for_user(&self, user: &str) -> &[Delivery] {
         self.by_user.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Add every record of `other` (several history files read as one).
+    pub fn extend(&mut self, other: History) {
+        for (user, ds) in other.by_user {
+            self.by_user.entry(user).or_default().extend(ds);
+        }
+        for (user, os) in other.opens {
+            self.opens.entry(user).or_default().extend(os);
+        }
+    }
+
+    pub fn push_open(&mut self, o: OpenRecord) {
+        self.opens.entry(o.user.clone()).or_default().push(o);
+    }
+
+    /// The user's open records, in the order given.
+    pub fn opens_for(&self, user: &str) -> &[OpenRecord] {
+        self.opens.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every delivery record, by user (in no particular order of users).
+    pub fn deliveries(&self) -> impl Iterator<Item = &Delivery> {
+        self.by_user.values().flatten()
+    }
+
+    /// Every open record, by user (in no particular order of users).
+    pub fn opens(&self) -> impl Iterator<Item = &OpenRecord> {
+        self.opens.values().flatten()
+    }
+
+    /// Whether `user` already opened this item of this delivery: `learn on open` runs
+    /// on the first open only (language.md §12).
+    pub fn opened_before(&self, user: &str, item: &OpenedItem) -> bool {
+        self.opens_for(user).iter().any(|o| o.same_item(item))
     }
 
     pub fn len(&self) -> usize {
@@ -271,6 +432,17 @@ impl History {
                     None => d.help(format!("the event kinds are {}", names.join(", "))),
                 };
                 diags.push(d);
+                continue;
+            }
+            if v.get("event").and_then(serde_json::Value::as_str) == Some("open") {
+                match serde_json::from_value::<OpenRecord>(v) {
+                    Ok(o) => h.push_open(o),
+                    Err(e) => diags.push(
+                        Diagnostic::error("tailor::bad_record", format!("{name}:{line_no}: open record: {e}"))
+                            .at(span, "not an open record")
+                            .help("an open is {\"user\": …, \"at\": RFC 3339, \"event\": \"open\", \"block\": id, \"rule\": name, \"section\": name, \"delivered\": RFC 3339}"),
+                    ),
+                }
                 continue;
             }
             match serde_json::from_value::<Delivery>(v) {

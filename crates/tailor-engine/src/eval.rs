@@ -201,6 +201,21 @@ pub fn event_field(e: &Event, f: EventField) -> Option<Value> {
         EventField::Lat => e.lat.map(Value::Float),
         EventField::Lon => e.lon.map(Value::Float),
         EventField::Precision => e.precision.map(Value::Float),
+        EventField::Rule => e
+            .opened
+            .as_ref()
+            .and_then(|o| o.item.rule.as_deref())
+            .map(Value::str),
+        EventField::Section => e
+            .opened
+            .as_ref()
+            .and_then(|o| o.item.section.as_deref())
+            .map(Value::str),
+        EventField::Delivered => e
+            .opened
+            .as_ref()
+            .and_then(|o| o.item.delivered)
+            .map(Value::Time),
     }
 }
 

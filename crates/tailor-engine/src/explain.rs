@@ -1,4 +1,4 @@
-//! Why an outcome is what it is: assembly (§10) re-run step by step, recording for every
+//! Why an outcome is what it is: assembly (language.md §10) re-run step by step, recording for every
 //! rule whether it fired and why (the condition that was false, with the values it saw),
 //! and for every pick which blocks of its section it considered and why each was or was
 //! not taken.
@@ -86,7 +86,7 @@ pub enum RuleStatus {
     OtherKinds { on: Vec<EventKind> },
     /// The `when` did not hold; `facts` are the conditions that were false.
     WhenFalse { facts: Vec<Fact> },
-    /// A script call in the `when` failed (§8): the rule does not fire.
+    /// A script call in the `when` failed (language.md §8): the rule does not fire.
     WhenFailed,
     /// The rule's own cap is exhausted.
     CapReached(CapCount),
@@ -217,7 +217,7 @@ pub enum CandidateStatus {
     WhereFalse {
         facts: Vec<Fact>,
     },
-    /// A script call in the pick's `where` failed (§8).
+    /// A script call in the pick's `where` failed (language.md §8).
     WhereFailed,
     /// Eligible and matching, but the pick had no more room.
     NoRoom {
@@ -299,7 +299,7 @@ impl CandidateStatus {
     }
 }
 
-/// Whether the fallback ran (§10 step 5).
+/// Whether the fallback ran (language.md §10 step 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FallbackExplanation {
     pub ran: bool,
@@ -415,7 +415,7 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The observer that turns the reference run of §10 into an explanation: it records
+/// The observer that turns the reference run of language.md §10 into an explanation: it records
 /// what the driver (`assemble.rs`) saw and decided, and works out the details (the false
 /// conditions, which check made a block ineligible) in the quiet context, so that
 /// explaining adds no script failure to the outcome.
@@ -692,7 +692,7 @@ impl<'r> Recorder<'r> {
 }
 
 impl Package {
-    /// Explain one evaluation: learning, then the reference assembly (§10) with a
+    /// Explain one evaluation: learning, then the reference assembly (language.md §10) with a
     /// recording observer, giving why each rule fired or not and why each pick took or
     /// left each block of its section.
     ///

@@ -64,7 +64,7 @@ pub struct Index {
     times: Vec<(i128, i128)>,
 }
 
-/// Eligibility (§10 step 3) for the indexed path: the time window from the index's
+/// Eligibility (language.md §10 step 3) for the indexed path: the time window from the index's
 /// `times` by catalog position, then the rest as the reference checks it.
 struct Eligible<'e> {
     times: &'e [(i128, i128)],
@@ -250,7 +250,7 @@ impl Index {
     }
 
     /// Assemble the digest for an event whose learning has been applied: the same
-    /// outcome as [`Package::assemble`] on this catalog (the one driver of §10, with the
+    /// outcome as [`Package::assemble`] on this catalog (the one driver of language.md §10, with the
     /// index finding rules and candidates).
     pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome<'_> {
         assemble_with(&Indexed(self), event, learning, history, &mut Quiet)

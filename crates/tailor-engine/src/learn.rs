@@ -40,7 +40,9 @@ impl Package {
                 host: self.script_host(),
                 tz,
                 profile: &profile,
-                block: None,
+                // `block` is the opened block in `learn on open` (language.md §12); the checker allows
+                // it in no other learn item.
+                block: event.opened_block(),
                 event,
                 now: event.at,
                 errors: &errors,
@@ -93,87 +95,88 @@ impl Package {
         let dotted = field.dotted.clone();
         let ty = field.ty;
         let current = profile.values.get(slot).cloned().flatten();
-        let (op, new, learned_value, learned_key, by) = match stmt {
-            CStmt::Set { .. } => {
-                let v = widen(value?, ty);
-                let j = v.to_json(tz);
-                ("set", Some(v), Some(j), None, None)
-            }
-            CStmt::Unset { .. } => ("unset", None, None, None, None),
-            CStmt::Add { .. } | CStmt::Remove { .. } => {
-                let v = value?;
-                let add = matches!(stmt, CStmt::Add { .. });
-                let new = match (current, &v) {
-                    (Some(Value::StrSet(s)), Value::Str(x)) => {
-                        let mut s = (*s).clone();
-                        if add {
-                            s.insert(x.clone())
-                        } else {
-                            s.remove(x)
+        let (op, new, learned_value, learned_key, by) =
+            match stmt {
+                CStmt::Set { .. } => {
+                    let v = widen(value?, ty);
+                    let j = v.to_json(tz);
+                    ("set", Some(v), Some(j), None, None)
+                }
+                CStmt::Unset { .. } => ("unset", None, None, None, None),
+                CStmt::Add { .. } | CStmt::Remove { .. } => {
+                    let v = value?;
+                    let add = matches!(stmt, CStmt::Add { .. });
+                    // One element, or every element of a set or list (language.md §12).
+                    let elems: Vec<Value> = match &v {
+                        Value::StrSet(s) => s.iter().map(|x| Value::Str(x.clone())).collect(),
+                        Value::IntSet(s) => s.iter().map(|x| Value::Int(*x)).collect(),
+                        Value::List(l) => l.to_vec(),
+                        one => vec![one.clone()],
+                    };
+                    let new =
+                        match (current, ty) {
+                            (Some(Value::StrSet(s)), _) => {
+                                Value::StrSet(Arc::new(change(&s, elems, add, |e| match e {
+                                    Value::Str(x) => Some(x),
+                                    _ => None,
+                                })?))
+                            }
+                            (Some(Value::IntSet(s)), _) => {
+                                Value::IntSet(Arc::new(change(&s, elems, add, |e| match e {
+                                    Value::Int(x) => Some(x),
+                                    _ => None,
+                                })?))
+                            }
+                            (None, tailor_lang::ast::Type::SetString) => Value::StrSet(Arc::new(
+                                change(&BTreeSet::new(), elems, add, |e| match e {
+                                    Value::Str(x) => Some(x),
+                                    _ => None,
+                                })?,
+                            )),
+                            (None, tailor_lang::ast::Type::SetInt) => Value::IntSet(Arc::new(
+                                change(&BTreeSet::new(), elems, add, |e| match e {
+                                    Value::Int(x) => Some(x),
+                                    _ => None,
+                                })?,
+                            )),
+                            _ => return None,
                         };
-                        Value::StrSet(Arc::new(s))
-                    }
-                    (Some(Value::IntSet(s)), Value::Int(x)) => {
-                        let mut s = (*s).clone();
-                        if add {
-                            s.insert(*x)
-                        } else {
-                            s.remove(x)
-                        };
-                        Value::IntSet(Arc::new(s))
-                    }
-                    (None, Value::Str(x)) => {
-                        let mut s = BTreeSet::new();
-                        if add {
-                            s.insert(x.clone());
+                    let j = v.to_json(tz);
+                    (
+                        if add { "add" } else { "remove" },
+                        Some(new),
+                        Some(j),
+                        None,
+                        None,
+                    )
+                }
+                CStmt::Incr { .. } => {
+                    let by = value?;
+                    let Value::Str(k) = key? else { return None };
+                    let mut map = match current {
+                        Some(Value::Map(m)) => (*m).clone(),
+                        _ => BTreeMap::new(),
+                    };
+                    let old = map.get(&k).cloned();
+                    let newv = match (old, &by) {
+                        (None, Value::Int(b)) if ty == tailor_lang::ast::Type::MapFloat => {
+                            Value::Float(*b as f64)
                         }
-                        Value::StrSet(Arc::new(s))
-                    }
-                    (None, Value::Int(x)) => {
-                        let mut s = BTreeSet::new();
-                        if add {
-                            s.insert(*x);
-                        }
-                        Value::IntSet(Arc::new(s))
-                    }
-                    _ => return None,
-                };
-                let j = v.to_json(tz);
-                (
-                    if add { "add" } else { "remove" },
-                    Some(new),
-                    Some(j),
-                    None,
-                    None,
-                )
-            }
-            CStmt::Incr { .. } => {
-                let by = value?;
-                let Value::Str(k) = key? else { return None };
-                let mut map = match current {
-                    Some(Value::Map(m)) => (*m).clone(),
-                    _ => BTreeMap::new(),
-                };
-                let old = map.get(&k).cloned();
-                let newv = match (old, &by) {
-                    (None, Value::Int(b)) if ty == tailor_lang::ast::Type::MapFloat => {
-                        Value::Float(*b as f64)
-                    }
-                    (None, b) => b.clone(),
-                    (Some(Value::Int(a)), Value::Int(b)) => Value::Int(a.saturating_add(*b)),
-                    (Some(a), b) => Value::Float(a.as_f64()? + b.as_f64()?),
-                };
-                map.insert(k.clone(), newv);
-                let j = by.to_json(tz);
-                (
-                    "incr",
-                    Some(Value::Map(Arc::new(map))),
-                    None,
-                    Some(k.to_string()),
-                    Some(j),
-                )
-            }
-        };
+                        (None, b) => b.clone(),
+                        (Some(Value::Int(a)), Value::Int(b)) => Value::Int(a.saturating_add(*b)),
+                        (Some(a), b) => Value::Float(a.as_f64()? + b.as_f64()?),
+                    };
+                    map.insert(k.clone(), newv);
+                    let j = by.to_json(tz);
+                    (
+                        "incr",
+                        Some(Value::Map(Arc::new(map))),
+                        None,
+                        Some(k.to_string()),
+                        Some(j),
+                    )
+                }
+            };
         // Keep the typed values and the stored JSON in step.
         match &new {
             Some(v) => set_json(
@@ -194,6 +197,26 @@ impl Package {
             by,
         })
     }
+}
+
+/// A copy of `set` with `elems` added (or removed); `None` when an element has another
+/// type (the checker rules that out).
+fn change<T: Ord + Clone>(
+    set: &BTreeSet<T>,
+    elems: Vec<Value>,
+    add: bool,
+    unwrap: impl Fn(Value) -> Option<T>,
+) -> Option<BTreeSet<T>> {
+    let mut set = set.clone();
+    for e in elems {
+        let x = unwrap(e)?;
+        if add {
+            set.insert(x);
+        } else {
+            set.remove(&x);
+        }
+    }
+    Some(set)
 }
 
 /// An int stored into a float field becomes a float.

@@ -53,9 +53,13 @@ pub mod preview;
 pub mod rhai_host;
 pub mod schema;
 pub mod script;
+pub mod stats;
 pub mod value;
 
-pub use data::{Block, Catalog, Delivery, Event, History, Profile};
+pub use data::{
+    Block, Catalog, DeliveredItem, Delivery, Event, History, OpenRecord, Opened, OpenedItem,
+    Profile,
+};
 pub use fast::{Index, IndexStats};
 pub use learn::Learning;
 pub use outcome::{DigestItem, Learned, Outcome, OutcomeKind, PickSource, ScriptError};

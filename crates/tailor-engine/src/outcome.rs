@@ -133,6 +133,17 @@ impl Outcome<'_> {
             event: self.event,
             blocks: self.items.iter().map(|i| i.id.to_owned()).collect(),
             fired: self.fired.iter().map(|&f| f.to_owned()).collect(),
+            items: self
+                .items
+                .iter()
+                .map(|i| crate::data::DeliveredItem {
+                    id: i.id.to_owned(),
+                    section: i.section.to_owned(),
+                    // The item's reason: the rule that chose it, or `fallback`.
+                    rule: i.reasons.first().copied().unwrap_or("fallback").to_owned(),
+                    url: i.url.unwrap_or("").to_owned(),
+                })
+                .collect(),
         })
     }
 }

@@ -820,6 +820,17 @@ fn event_to_dynamic(e: &Event, tz: &TimeZone) -> Dynamic {
             m.insert(k.into(), Dynamic::from_float(v));
         }
     }
+    // The opened item of an `open` (language.md §12).
+    if let Some(o) = &e.opened {
+        for (k, v) in [("rule", &o.item.rule), ("section", &o.item.section)] {
+            if let Some(v) = v {
+                m.insert(k.into(), Dynamic::from(v.clone()));
+            }
+        }
+        if let Some(d) = o.item.delivered {
+            m.insert("delivered".into(), Dynamic::from(format_time(d, tz)));
+        }
+    }
     Dynamic::from_map(m)
 }
 

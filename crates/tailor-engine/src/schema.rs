@@ -108,10 +108,16 @@ pub enum EventField {
     Lat,
     Lon,
     Precision,
+    /// `open` (language.md §12): the opened item's reason, a rule name or `fallback`.
+    Rule,
+    /// `open` (language.md §12): the opened item's section.
+    Section,
+    /// `open` (language.md §12): when the digest that carried the opened item was sent.
+    Delivered,
 }
 
 impl EventField {
-    pub const ALL: [EventField; 8] = [
+    pub const ALL: [EventField; 11] = [
         EventField::Kind,
         EventField::At,
         EventField::Text,
@@ -120,6 +126,9 @@ impl EventField {
         EventField::Lat,
         EventField::Lon,
         EventField::Precision,
+        EventField::Rule,
+        EventField::Section,
+        EventField::Delivered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -132,13 +141,21 @@ impl EventField {
             EventField::Lat => "lat",
             EventField::Lon => "lon",
             EventField::Precision => "precision",
+            EventField::Rule => "rule",
+            EventField::Section => "section",
+            EventField::Delivered => "delivered",
         }
     }
 
     pub fn ty(self) -> Type {
         match self {
-            EventField::Kind | EventField::Text | EventField::Key | EventField::Url => Type::String,
-            EventField::At => Type::Time,
+            EventField::Kind
+            | EventField::Text
+            | EventField::Key
+            | EventField::Url
+            | EventField::Rule
+            | EventField::Section => Type::String,
+            EventField::At | EventField::Delivered => Type::Time,
             EventField::Lat | EventField::Lon | EventField::Precision => Type::Float,
         }
     }

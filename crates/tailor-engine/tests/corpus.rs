@@ -3,7 +3,8 @@
 //! A case holds the package (a `package/` directory, or a file `package` naming a package
 //! directory relative to the repository root), `profiles.jsonl` and `catalog.jsonl`
 //! (defaulting to the package's own), an optional `history.jsonl`, `event.json`
-//! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`) and
+//! (`{"user", "kind", "at", "text"?, "key"?, "url"?, "lat"?, "lon"?, "precision"?}`, and
+//! for `open` (language.md §12) `"block"`, `"rule"?`, `"section"?`, `"delivered"?`) and
 //! `expected.json`, the outcome object of language.md §11. Outcomes are compared as JSON values, and
 //! each case is evaluated by both evaluators: the reference (`Package::evaluate`) must
 //! give `expected.json` and the indexed path (`Index::evaluate`) the same outcome.
@@ -25,7 +26,7 @@ use support_diff::diff;
 
 use std::path::{Path, PathBuf};
 
-use tailor_engine::{Event, EventKind, History, Package};
+use tailor_engine::{Event, EventKind, History, OpenedItem, Package};
 use tailor_lang::SourceMap;
 
 fn root() -> PathBuf {
@@ -87,6 +88,23 @@ pub fn run_case(case: &Path) -> Result<(serde_json::Value, serde_json::Value), S
         lat: f("lat"),
         lon: f("lon"),
         precision: f("precision"),
+        opened: None,
+    };
+    // An `open` (language.md §12) names its item; the opened block is the catalog's, if still there.
+    let event = if event.kind == EventKind::Open {
+        let item = OpenedItem {
+            block: s("block").ok_or("an open event needs `block`")?,
+            rule: s("rule"),
+            section: s("section"),
+            delivered: match s("delivered") {
+                Some(d) => Some(d.parse().map_err(|e| format!("{e}"))?),
+                None => None,
+            },
+        };
+        let data = catalog.shared(&item.block).cloned();
+        Event::open(event.at, item, data)
+    } else {
+        event
     };
     let profile = profiles
         .iter()

@@ -141,6 +141,7 @@ fn explain_agrees_with_evaluate_on_the_corpus() {
             lat: ev.get("lat").and_then(|v| v.as_f64()),
             lon: ev.get("lon").and_then(|v| v.as_f64()),
             precision: None,
+            opened: None,
         };
         for p in &profiles {
             checked += 1;
@@ -395,6 +396,7 @@ proptest! {
             event: if *enter { EventKind::Enter } else { EventKind::Text },
             blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
             fired: fired.iter().map(|r| format!("r{r}")).collect(),
+            items: Vec::new(),
         }));
         let event = Event::new(if text { EventKind::Text } else { EventKind::Enter }, t0());
         let Some(p) = profiles.first() else { return Ok(()); };

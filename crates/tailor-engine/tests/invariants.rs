@@ -346,6 +346,7 @@ fn world(
             event: KINDS[*k],
             blocks: bs.iter().map(|b| format!("b{b:02}")).collect(),
             fired: fired.iter().map(|r| format!("r{r}")).collect(),
+            items: Vec::new(),
         })
         .collect();
     Ok(World {

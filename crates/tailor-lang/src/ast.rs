@@ -333,7 +333,7 @@ pub struct Param {
     pub ty: Option<TypeExpr>,
 }
 
-/// The event kinds of language.md §6.
+/// The event kinds of language.md §6, and `open` (language.md §12), which only `learn` items answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     Enter,
@@ -344,10 +344,25 @@ pub enum EventKind {
     View,
     Scan,
     Location,
+    Open,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
+        EventKind::Enter,
+        EventKind::Subscribe,
+        EventKind::Unsubscribe,
+        EventKind::Text,
+        EventKind::Click,
+        EventKind::View,
+        EventKind::Scan,
+        EventKind::Location,
+        EventKind::Open,
+    ];
+
+    /// The kinds a rule may answer: all but `open` (language.md §12: an open is answered by taking
+    /// the reader to the article, never by a digest).
+    pub const RULE: [EventKind; 8] = [
         EventKind::Enter,
         EventKind::Subscribe,
         EventKind::Unsubscribe,
@@ -368,6 +383,7 @@ impl EventKind {
             EventKind::View => "view",
             EventKind::Scan => "scan",
             EventKind::Location => "location",
+            EventKind::Open => "open",
         }
     }
 

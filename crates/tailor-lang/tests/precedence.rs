@@ -1,4 +1,4 @@
-//! The lexical rules of language.md §2 and the precedence table of §7, one row at a time:
+//! The lexical rules of language.md §2 and the precedence table of language.md §7, one row at a time:
 //! each expression is parsed and shown fully parenthesized, so a test states the tree.
 
 use tailor_lang::ast::{DurationUnit, Expr, ExprKind, Literal, Root, UnaryOp};

@@ -297,7 +297,7 @@ rule r {
             message: "unknown event kind `shake`",
             help: Some(
                 "the event kinds are enter, subscribe, unsubscribe, text, click, view, scan, \
-                 location",
+                 location, open",
             ),
         }],
     );

@@ -117,6 +117,7 @@ fn fill(dir: &Path, n: u64, mode: &str) {
                 event: tailor_engine::EventKind::Enter,
                 blocks: picked.iter().map(|(id, _)| id.clone()).collect(),
                 fired: vec!["evening-edition".into()],
+                items: vec![],
             };
             writes.push(Write::PutProfile {
                 account: ACCOUNT.into(),

@@ -39,7 +39,9 @@ mod process;
 pub mod reload;
 pub mod serve;
 pub mod state;
+mod stats;
 pub mod store;
+pub mod track;
 pub mod wechat;
 
 use std::collections::BTreeMap;
@@ -233,6 +235,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/{account}/catalog/{id}", delete(api::delete_block))
         .route("/v1/{account}/reload", post(api::post_reload))
         .route("/v1/{account}/status", get(api::status))
+        .route("/v1/{account}/stats", get(stats::get_stats))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(timeout);
     // Bulk imports stream and get a longer timeout.

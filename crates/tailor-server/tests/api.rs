@@ -912,3 +912,83 @@ async fn an_unknown_readers_dry_run_is_a_new_readers_digest_and_status_times_are
     }
     assert!(v["at"].as_str().unwrap().ends_with("+08:00"), "{v}");
 }
+
+#[tokio::test]
+async fn deliveries_carry_their_items_and_opens_are_refused_until_tracked() {
+    let s = Server::start(Options::default()).await;
+    let body = r#"{"user": "li-daye", "event": "enter"}"#;
+    let (status, v) = s.admin("POST", "/v1/qianjiang/events", body).await;
+    assert_eq!(status, 200, "{v}");
+    // The delivery record lists each item with its section, reason and URL (language.md §12).
+    let (_, h) = s
+        .admin("GET", "/v1/qianjiang/users/li-daye/history", "")
+        .await;
+    let d = &h["deliveries"][0];
+    assert_eq!(
+        d["items"].as_array().map(Vec::len),
+        v["items"].as_array().map(Vec::len),
+        "{h}"
+    );
+    assert_eq!(d["items"][0]["id"], v["items"][0]["id"], "{h}");
+    assert_eq!(d["items"][0]["section"], "headline", "{h}");
+    assert_eq!(d["items"][0]["rule"], "front_page", "{h}");
+    assert_eq!(d["items"][0]["url"], v["items"][0]["url"], "{h}");
+    // An open is refused (400) and records nothing, rather than learning without its item.
+    let (status, e) = s
+        .admin(
+            "POST",
+            "/v1/qianjiang/events",
+            r#"{"user": "li-daye", "event": "open"}"#,
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(s.history("li-daye").await.len(), 1);
+}
+
+#[tokio::test]
+async fn stats_count_the_delivered_items_per_rule_section_and_day() {
+    let s = Server::start(Options::default()).await;
+    let (status, v) = s
+        .admin(
+            "POST",
+            "/v1/qianjiang/events",
+            r#"{"user": "li-daye", "event": "enter"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let items = v["items"].as_array().unwrap();
+    let front = items
+        .iter()
+        .filter(|i| i["reasons"][0] == "front_page")
+        .count();
+    let (status, st) = s.admin("GET", "/v1/qianjiang/stats", "").await;
+    assert_eq!(status, 200, "{st}");
+    let rule = |name: &str| {
+        st["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == name)
+            .cloned()
+    };
+    let fp = rule("front_page").expect("front_page has items");
+    assert_eq!(fp["items"], front, "{st}");
+    assert_eq!(fp["deliveries"], 1, "{st}");
+    assert_eq!(fp["opens"], 0, "{st}");
+    let total: u64 = st["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, items.len() as u64, "{st}");
+    // A window before the delivery counts nothing; a bad time is a 400.
+    let (_, none) = s
+        .admin("GET", "/v1/qianjiang/stats?to=2000-01-01T00:00:00Z", "")
+        .await;
+    assert_eq!(none["rules"], json!([]), "{none}");
+    let (status, _) = s
+        .admin("GET", "/v1/qianjiang/stats?from=yesterday", "")
+        .await;
+    assert_eq!(status, 400);
+}

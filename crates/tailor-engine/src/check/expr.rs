@@ -37,11 +37,25 @@ impl ExprCtx {
             place: "a `where`",
         }
     }
-    pub fn learn() -> ExprCtx {
+    /// A learn item's `when` and statements: `block` is the opened block in an item
+    /// that answers `open` alone (language.md §12), and refused in any other.
+    pub fn learn(opens: bool) -> ExprCtx {
         ExprCtx {
-            allow_block: false,
-            place: "a learn statement",
+            allow_block: opens,
+            place: LEARN_NOT_OPEN,
         }
+    }
+}
+
+/// Where `block` is refused in a learn item, as messages name it.
+const LEARN_NOT_OPEN: &str = "a learn item that does not answer `open` alone";
+
+/// The help of `tailor::block_outside_pick`.
+fn block_help(ctx: ExprCtx) -> &'static str {
+    if ctx.place == LEARN_NOT_OPEN {
+        "in a learn item, `block` is the opened block of an `open`: name it only in an item that answers `open` alone, `learn on open { … }`"
+    } else {
+        "only a pick's `where` and `order by`, and `drop where`, look at blocks: move this condition there"
     }
 }
 
@@ -306,7 +320,7 @@ impl Checker<'_> {
                         format!("`block` cannot be used in {}", ctx.place),
                     )
                     .at(span, "no block here")
-                    .help("only a pick's `where` and `order by`, and `drop where`, look at blocks: move this condition there"),
+                    .help(block_help(ctx)),
                 );
                 any
             }
@@ -474,9 +488,12 @@ impl Checker<'_> {
             let (c, t) = match &a.kind {
                 ExprKind::Root(Root::Block) if !ctx.allow_block => {
                     self.error(
-                        Diagnostic::error("tailor::block_outside_pick", format!("`block` cannot be used in {}", ctx.place))
-                            .at(a.span, "no block here")
-                            .help("only a pick's `where` and `order by`, and `drop where`, look at blocks: move this condition there"),
+                        Diagnostic::error(
+                            "tailor::block_outside_pick",
+                            format!("`block` cannot be used in {}", ctx.place),
+                        )
+                        .at(a.span, "no block here")
+                        .help(block_help(ctx)),
                     );
                     (CExpr::Record(Root::Block), Ty::Any)
                 }

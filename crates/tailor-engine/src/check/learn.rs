@@ -11,11 +11,13 @@ use crate::value::{Ty, Value};
 
 impl Checker<'_> {
     pub(super) fn learn(&mut self, l: &ast::Learn) -> CLearn {
-        let ctx = ExprCtx::learn();
+        // `block` is the opened block in an item that answers `open` alone (language.md §12).
+        let opens = !l.on.is_empty() && l.on.iter().all(|k| k.kind == ast::EventKind::Open);
+        let ctx = ExprCtx::learn(opens);
         let when = l
             .when
             .as_ref()
-            .map(|w| self.bool_expr(w, ExprCtx::when(), "a learn's `when`"));
+            .map(|w| self.bool_expr(w, ctx, "a learn's `when`"));
         let mut stmts = Vec::new();
         for s in &l.stmts {
             let Some((slot, ty)) = self.target(s.path()) else {
@@ -65,16 +67,27 @@ impl Checker<'_> {
                     match ty {
                         Ty::SetString | Ty::SetInt => {
                             let elem = ty.element().unwrap_or(Ty::Any);
-                            if !t.fits(elem) {
+                            // One element, or a set or list of them (language.md §12).
+                            let whole = matches!(
+                                t,
+                                Ty::SetString
+                                    | Ty::SetInt
+                                    | Ty::ListString
+                                    | Ty::ListInt
+                                    | Ty::ListFloat
+                                    | Ty::ListEmpty
+                            ) && t.element().is_some_and(|e| e == elem || e == Ty::Any);
+                            if !t.fits(elem) && !whole {
                                 self.error(
                                     Diagnostic::error(
                                         "tailor::type_mismatch",
                                         format!(
-                                            "cannot {verb} a `{t}` to `profile.{field}` (`{ty}`)"
+                                            "cannot {verb} a `{t}` {} `profile.{field}` (`{ty}`)",
+                                            if verb == "add" { "to" } else { "from" }
                                         ),
                                     )
                                     .at(value.span, format!("this is `{t}`"))
-                                    .help(format!("`{field}` holds `{elem}` values")),
+                                    .help(format!("`{field}` holds `{elem}` values: {verb} one, or a set or list of them")),
                                 );
                             }
                         }

@@ -190,7 +190,7 @@ struct Posting {
 
 /// The reference's order, the index's own copy (the reference sorts with
 /// `assemble::sort_candidates`, so that the proptest compares two writings): keys compared
-/// by §7 (descending when asked), missing last, ties by id (the input is in id order and
+/// by language.md §7 (descending when asked), missing last, ties by id (the input is in id order and
 /// the sort is stable).
 pub(crate) fn sort_by_keys(items: &mut [(u32, Option<Value>)], descending: bool) {
     items.sort_by(|(_, a), (_, b)| match (a, b) {

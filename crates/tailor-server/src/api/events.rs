@@ -20,6 +20,14 @@ pub(super) fn request_event(
             ))
         })?,
     };
+    if kind == EventKind::Open {
+        // An open needs its item and the first-open bookkeeping of language.md §12, which the server
+        // does not do yet (issue 21, point 2): refuse it rather than learn wrongly.
+        return Err(ApiError::bad(
+            "`open` events are not accepted by the server yet; `tailor digest --event open` evaluates one"
+                .to_owned(),
+        ));
+    }
     let at = match at {
         None => state.clock.event_time(),
         Some(t) => t.parse().map_err(|e| {

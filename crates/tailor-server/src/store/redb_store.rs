@@ -844,6 +844,7 @@ mod tests {
                 event: tailor_engine::EventKind::Enter,
                 blocks: vec![format!("b{t}")],
                 fired: vec![],
+                items: vec![],
             }
         }
 
