@@ -164,7 +164,7 @@ fn preview_renders_in_headless_chromium_or_is_skipped_without_it() {
         "the page's script did not open #why-c-202"
     );
     assert!(dom.contains("Rule <b>taiwan_first</b> (priority 90) fired because:"));
-    assert!(dom.contains("Rules: 12 of 17 fired"));
+    assert!(dom.contains("Rules: 12 of 18 fired"));
 
     // The index lists every reader of profiles.jsonl with a link to their page.
     let index = chromium(
