@@ -391,6 +391,23 @@ fn main() {
         .filter(|l| l.starts_with("tailor_events_total") && l.contains("outcome=\"over_budget\""))
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()))
         .sum();
+    // What the readers' histories hold at the end (the history cache and the store keep
+    // every delivery within the package's window, 3 days in the example).
+    let mut sampled = 0u64;
+    let mut records = 0u64;
+    let mut reader_client = Client::connect(addr);
+    for r in (0..READERS).step_by(100) {
+        let (status, body) = reader_client.send(
+            "GET",
+            &format!("/v1/qianjiang/users/soak-{r}/history"),
+            &[("authorization", auth.as_str())],
+            "",
+        );
+        if status == 200 {
+            sampled += 1;
+            records += body.matches("\"event\":").count() as u64;
+        }
+    }
     runtime.block_on(running.shutdown());
 
     let samples = samples.lock().unwrap();
@@ -424,6 +441,10 @@ fn main() {
     }
     println!(
         "\n{total} requests, {errors} errors, {reloads_failed} failed reloads, {over_budget} events over budget"
+    );
+    println!(
+        "history at the end: {:.1} delivery records a reader (mean of {sampled} readers)",
+        records as f64 / sampled.max(1) as f64
     );
     let failures = failures.lock().unwrap();
     for f in failures.iter().take(10) {
