@@ -26,6 +26,10 @@ use crate::store::{JsonMap, Store, Write};
 const STRIPES: usize = 4096;
 /// Cached profiles (and histories) per account before the cache is emptied.
 const CACHE_ENTRIES: usize = 200_000;
+/// Cached delivery records per account (all readers together) before the history cache
+/// is emptied: the cache is bounded in bytes too (a record with its items is about
+/// 1–2 KB), not only in readers, however many digests a reader draws within the window.
+const CACHE_RECORDS: usize = 250_000;
 
 /// One version of an account's package with the catalog parsed against it, indexed for
 /// evaluation. Events take an `Arc<Live>` when they start and finish on it, whatever is
@@ -117,6 +121,8 @@ pub struct Account {
     pub profiles: DashMap<String, Arc<JsonMap>>,
     /// Delivery records as stored, by user (idem).
     pub history: DashMap<String, Arc<Vec<Delivery>>>,
+    /// About how many delivery records `history` holds (for [`CACHE_RECORDS`]).
+    pub history_records: std::sync::atomic::AtomicUsize,
     /// Whether the two caches above are used: not when the store is shared with other
     /// processes, whose commits this one would not see.
     pub caching: bool,
@@ -133,7 +139,9 @@ impl Account {
         match profile {
             None => {
                 self.profiles.remove(id);
-                self.history.remove(id);
+                if let Some((_, old)) = self.history.remove(id) {
+                    self.forget_records(old.len());
+                }
             }
             Some(p) => {
                 if self.profiles.len() >= CACHE_ENTRIES {
@@ -146,13 +154,37 @@ impl Account {
 
     /// Caches a user's history as committed.
     pub(crate) fn cache_history(&self, user: &str, history: Vec<Delivery>) {
+        use std::sync::atomic::Ordering;
         if !self.caching {
             return;
         }
-        if self.history.len() >= CACHE_ENTRIES {
-            self.history.clear();
+        let n = history.len();
+        if n > CACHE_RECORDS / 4 {
+            // One reader's history that large is read from the store each time.
+            if let Some((_, old)) = self.history.remove(user) {
+                self.forget_records(old.len());
+            }
+            return;
         }
-        self.history.insert(user.to_owned(), Arc::new(history));
+        if self.history.len() >= CACHE_ENTRIES
+            || self.history_records.load(Ordering::Relaxed) + n > CACHE_RECORDS
+        {
+            self.history.clear();
+            self.history_records.store(0, Ordering::Relaxed);
+        }
+        if let Some(old) = self.history.insert(user.to_owned(), Arc::new(history)) {
+            self.forget_records(old.len());
+        }
+        self.history_records.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn forget_records(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .history_records
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some(c.saturating_sub(n))
+            });
     }
 
     /// The reload report, if any.
@@ -475,7 +507,65 @@ pub fn open_account(
         last_reload: Mutex::new(Some(report)),
         profiles: DashMap::new(),
         history: DashMap::new(),
+        history_records: std::sync::atomic::AtomicUsize::new(0),
         caching: !store.shared(),
         catalog_version: std::sync::atomic::AtomicU64::new(catalog_version),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn account() -> (Account, tempfile::TempDir) {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let config = Config::from_toml(
+            &format!(
+                "[accounts.q]\npackage = \"{}\"\ntoken = \"t\"\n",
+                repo.join("rules/qianjiang").display()
+            ),
+            &repo,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::RedbStore::open(dir.path()).unwrap();
+        let now: Timestamp = "2013-02-21T19:30:00+08:00".parse().unwrap();
+        let account = open_account(config.accounts.get("q").unwrap(), &store, now).unwrap();
+        (account, dir)
+    }
+
+    fn history(n: usize) -> Vec<Delivery> {
+        let d: Delivery = serde_json::from_value(serde_json::json!({
+            "user": "u", "at": "2013-02-21T19:30:00+08:00", "event": "enter",
+            "blocks": ["h-101"], "fired": ["front_page"]
+        }))
+        .unwrap();
+        vec![d; n]
+    }
+
+    #[test]
+    fn the_history_cache_is_bounded_in_records_not_only_in_readers() {
+        let (a, _dir) = account();
+        // 400 readers of 1,000 records each: far fewer readers than CACHE_ENTRIES, but
+        // more records than CACHE_RECORDS.
+        for r in 0..400 {
+            a.cache_history(&format!("r{r}"), history(1_000));
+            let cached: usize = a.history.iter().map(|h| h.len()).sum();
+            assert!(cached <= CACHE_RECORDS, "{cached} records cached");
+            assert_eq!(a.history_records.load(Ordering::Relaxed), cached);
+        }
+        // Replacing a reader's history counts only the new one.
+        a.cache_history("r399", history(10));
+        let cached: usize = a.history.iter().map(|h| h.len()).sum();
+        assert_eq!(a.history_records.load(Ordering::Relaxed), cached);
+        // A history larger than a quarter of the budget is not cached at all.
+        a.cache_history("huge", history(CACHE_RECORDS / 4 + 1));
+        assert!(a.history.get("huge").is_none());
+        // Deleting a profile forgets its history's records.
+        a.cache_profile("r399", None);
+        let cached: usize = a.history.iter().map(|h| h.len()).sum();
+        assert_eq!(a.history_records.load(Ordering::Relaxed), cached);
+    }
 }
