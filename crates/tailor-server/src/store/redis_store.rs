@@ -321,9 +321,10 @@ impl RedisStore {
 
     /// Runs `f` on a pooled connection. When the connection fails (Redis restarted, or
     /// a connection went stale), every pooled connection is dropped and `f` runs once
-    /// more on a new one: every call here is idempotent (a batch's history members and
-    /// a lock's token are chosen before the first try), so a call whose answer was lost
-    /// may safely run twice.
+    /// more on a new one. Every call here may run twice without harm: a batch's history
+    /// members and a lock's token are chosen before the first try, so writing them again
+    /// changes nothing; only a catalog change's version counter may advance twice, which
+    /// makes the other nodes index the same catalog once more.
     fn with<T>(
         &self,
         mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
