@@ -27,7 +27,7 @@ use out::{out, outln};
 /// mimalloc, not the system allocator: an event makes some 17 small allocations, and
 /// mimalloc was faster per event in every alternating pair measured; with glibc's
 /// allocator two threads on one index gave about 1.55× one thread, with mimalloc about
-/// 1.7× (BENCHMARKS.md, "The allocator" and "Threads", have the runs).
+/// 1.7× (BENCHMARKS.md, "The allocator" and "Threads").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
