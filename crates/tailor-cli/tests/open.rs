@@ -59,6 +59,17 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// `tailor digest PKG --user li --event open --block c-201 EXTRA… --at 12:00`, li opening
+/// the one article half an hour after its delivery.
+fn open_c201(pkg: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "digest", pkg, "--user", "li", "--event", "open", "--block", "c-201",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--at", "2013-02-21T12:00:00Z"]);
+    run(&args)
+}
+
 fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -67,26 +78,19 @@ fn json(stdout: &str) -> serde_json::Value {
 fn an_open_learns_and_prints_learned_with_an_empty_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = package(dir.path());
-    let (code, stdout, stderr) = run(&[
-        "digest",
+    let (code, stdout, stderr) = open_c201(
         &pkg,
-        "--user",
-        "li",
-        "--event",
-        "open",
-        "--block",
-        "c-201",
-        "--rule",
-        "taiwan_first",
-        "--section",
-        "current",
-        "--delivered",
-        "2013-02-21T11:30:00Z",
-        "--at",
-        "2013-02-21T12:00:00Z",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--rule",
+            "taiwan_first",
+            "--section",
+            "current",
+            "--delivered",
+            "2013-02-21T11:30:00Z",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(code, Some(0), "{stderr}");
     let o = json(&stdout);
     assert_eq!(o["outcome"], "empty");
@@ -102,20 +106,7 @@ fn an_open_learns_and_prints_learned_with_an_empty_outcome() {
         ])
     );
     // The terminal form says what was learned too.
-    let (code, text, _) = run(&[
-        "digest",
-        &pkg,
-        "--user",
-        "li",
-        "--event",
-        "open",
-        "--block",
-        "c-201",
-        "--rule",
-        "r",
-        "--at",
-        "2013-02-21T12:00:00Z",
-    ]);
+    let (code, text, _) = open_c201(&pkg, &["--rule", "r"]);
     assert_eq!(code, Some(0));
     assert!(text.contains("learned"), "{text}");
     assert!(text.contains("read_tags"), "{text}");
@@ -126,22 +117,10 @@ fn the_item_is_found_in_the_history_when_not_given() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = package(dir.path());
     let history = dir.path().join("history.jsonl");
-    let (code, stdout, stderr) = run(&[
-        "digest",
+    let (code, stdout, stderr) = open_c201(
         &pkg,
-        "--user",
-        "li",
-        "--event",
-        "open",
-        "--block",
-        "c-201",
-        "--history",
-        history.to_str().unwrap(),
-        "--at",
-        "2013-02-21T12:00:00Z",
-        "--format",
-        "json",
-    ]);
+        &["--history", history.to_str().unwrap(), "--format", "json"],
+    );
     assert_eq!(code, Some(0), "{stderr}");
     let o = json(&stdout);
     let learned = o["learned"].as_array().unwrap();
@@ -170,46 +149,27 @@ fn a_second_open_of_the_same_item_of_the_same_delivery_learns_nothing() {
         r#"{"user": "li", "at": "2013-02-21T11:40:00Z", "event": "open", "block": "c-201", "rule": "taiwan_first", "section": "current", "delivered": "2013-02-21T11:30:00Z"}"#
     );
     std::fs::write(&history, opened).unwrap();
-    let (code, stdout, stderr) = run(&[
-        "digest",
+    let (code, stdout, stderr) = open_c201(
         &pkg,
-        "--user",
-        "li",
-        "--event",
-        "open",
-        "--block",
-        "c-201",
-        "--history",
-        history.to_str().unwrap(),
-        "--at",
-        "2013-02-21T12:00:00Z",
-        "--format",
-        "json",
-    ]);
+        &["--history", history.to_str().unwrap(), "--format", "json"],
+    );
     assert_eq!(code, Some(0), "{stderr}");
     let o = json(&stdout);
     assert_eq!(o["outcome"], "empty");
     assert!(o.get("learned").is_none(), "{o}");
     assert!(stderr.contains("already opened"), "{stderr}");
     // The open of another delivery of the same block learns.
-    let (_, stdout, _) = run(&[
-        "digest",
+    let (_, stdout, _) = open_c201(
         &pkg,
-        "--user",
-        "li",
-        "--event",
-        "open",
-        "--block",
-        "c-201",
-        "--history",
-        history.to_str().unwrap(),
-        "--delivered",
-        "2013-02-21T09:00:00Z",
-        "--at",
-        "2013-02-21T12:00:00Z",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--history",
+            history.to_str().unwrap(),
+            "--delivered",
+            "2013-02-21T09:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
     assert!(json(&stdout).get("learned").is_some(), "{stdout}");
 }
 

@@ -1053,29 +1053,36 @@ mod tests {
         assert_eq!(r, Err(ScriptFailure::TooMuchMemory(40)));
     }
 
-    #[test]
-    fn limit_memory_leaves_the_arguments_out() {
-        // A profile far larger than the budget: the budget is what the call adds to it.
-        let (pkg, h) = host(
-            "fn f(profile) -> int",
-            "fn f(p) { let n = 0; for i in p.interests { n += i.len(); } n }",
-            Limits {
-                memory: 1_000,
-                ..Limits::default()
-            },
-        )
-        .unwrap();
-        let interests: Vec<String> = (0..200).map(|i| format!("{i:0>100}")).collect();
+    /// `fn f(profile) -> int` called on a profile whose `interests` are the given strings.
+    fn call_on_interests(
+        text: &str,
+        limits: Limits,
+        interests: Vec<String>,
+    ) -> Result<Value, ScriptFailure> {
+        let (pkg, h) = host("fn f(profile) -> int", text, limits).unwrap();
         let obj = serde_json::json!({"id": "u1", "interests": interests});
         let profile = pkg
             .profile_from_json(obj.as_object().unwrap().clone())
             .unwrap();
-        let r = h.call(
+        h.call(
             0,
             0,
             Ty::Int,
             &[ScriptArg::Profile(&profile)],
             &TimeZone::UTC,
+        )
+    }
+
+    #[test]
+    fn limit_memory_leaves_the_arguments_out() {
+        // A profile far larger than the budget: the budget is what the call adds to it.
+        let r = call_on_interests(
+            "fn f(p) { let n = 0; for i in p.interests { n += i.len(); } n }",
+            Limits {
+                memory: 1_000,
+                ..Limits::default()
+            },
+            (0..200).map(|i| format!("{i:0>100}")).collect(),
         );
         assert_eq!(r, Ok(Value::Int(20_000)));
     }
@@ -1085,23 +1092,10 @@ mod tests {
         // A profile of 3 000 values and a loop of some 6 000 variable accesses: counting
         // every 16 accesses would visit 1.1 million values, past the 16 per operation
         // the checks may take; counting every n / 4 accesses visits about 70 000.
-        let (pkg, h) = host(
-            "fn f(profile) -> int",
+        let r = call_on_interests(
             "fn f(p) { let n = 0; for i in 0..2000 { n += 1; } n }",
             Limits::default(),
-        )
-        .unwrap();
-        let interests: Vec<String> = (0..3_000).map(|i| format!("i{i}")).collect();
-        let obj = serde_json::json!({"id": "u1", "interests": interests});
-        let profile = pkg
-            .profile_from_json(obj.as_object().unwrap().clone())
-            .unwrap();
-        let r = h.call(
-            0,
-            0,
-            Ty::Int,
-            &[ScriptArg::Profile(&profile)],
-            &TimeZone::UTC,
+            (0..3_000).map(|i| format!("i{i}")).collect(),
         );
         assert_eq!(r, Ok(Value::Int(2_000)));
     }
