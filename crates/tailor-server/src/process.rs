@@ -178,6 +178,9 @@ pub(crate) struct Inputs {
     pub recent: Vec<Delivery>,
     /// The event's time less the package's history window.
     pub cutoff: Timestamp,
+    /// The reader's open records after `cutoff` (language.md §12), read only for
+    /// [`inspect`] with `with_opens` (events read them only when they are opens).
+    pub opens: Vec<tailor_engine::OpenRecord>,
 }
 
 /// Reads a user's inputs for an event at `at` (caches first, then the store). Changes
@@ -225,23 +228,37 @@ fn read_inputs(
         stored_history,
         recent,
         cutoff,
+        opens: Vec::new(),
     })
 }
 
 /// Reads a user's inputs for an event at `at` under the user's lock (so that they are
 /// those of one moment between that user's events) and hands them to `look` on a
 /// blocking thread. Learns nothing, records nothing: for views such as the preview.
+/// `with_opens` also reads the reader's open records ([`Inputs::opens`]).
 pub(crate) async fn inspect<T: Send + 'static>(
     state: Arc<AppState>,
     account: Arc<Account>,
     user: String,
     at: Timestamp,
+    with_opens: bool,
     look: impl FnOnce(&Inputs) -> T + Send + 'static,
 ) -> Result<T, EventError> {
     let guard = state.lock_user(&account.name, &user).await;
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        read_inputs(&state, &account, &user, at).map(|inputs| look(&inputs))
+        let mut inputs = read_inputs(&state, &account, &user, at)?;
+        if with_opens {
+            let cutoff = inputs.cutoff;
+            inputs.opens = state
+                .store
+                .records(&account.name, &user)?
+                .opens
+                .into_iter()
+                .filter(|o| o.at > cutoff)
+                .collect();
+        }
+        Ok(look(&inputs))
     })
     .await
     .map_err(|e| EventError::Internal(e.to_string()))?
@@ -321,6 +338,7 @@ fn run_locked(
         stored_history,
         recent,
         cutoff,
+        ..
     } = read_inputs(state, &account, &user, event.at)?;
     let package = live.package();
 

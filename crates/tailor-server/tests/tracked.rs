@@ -422,3 +422,23 @@ async fn the_events_endpoint_takes_open_events_through_the_same_path() {
         .await;
     assert_eq!(status, 400, "{v}");
 }
+
+#[tokio::test]
+async fn the_preview_page_shows_the_readers_recent_opens() {
+    let s = Server::start(tracked()).await;
+    let (_, body) = s.push(&enter("li-daye", s.now())).await;
+    let urls = urls(&s.read_reply(&body));
+    let item = s.history("li-daye").await[0]["items"][1].clone();
+    let (status, _, html) = s.page("/preview/qianjiang/li-daye").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Recent opens"), "{html}");
+    assert_eq!(follow(&s, &path_of(&urls[1])).await.0, 302);
+    let (status, _, html) = s.page("/preview/qianjiang/li-daye").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Recent opens (1)"), "{html}");
+    let id = item["id"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("<li data-block=\"{id}\">")),
+        "{html}"
+    );
+}
