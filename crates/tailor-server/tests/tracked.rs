@@ -442,3 +442,42 @@ async fn the_preview_page_shows_the_readers_recent_opens() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn an_open_changes_the_readers_next_edition() {
+    // rules/qianjiang/README.md: 周小雨 opens c-207 of her 21 Feb edition; her 22 Feb
+    // edition then leads its current section with 杭州 stories (`more_of_what_you_read`).
+    let s = Server::start(tracked()).await;
+    let next = "/v1/qianjiang/users/zhou-xiaoyu/digest?at=2013-02-22T19:30:00%2B08:00";
+    let (status, before) = s.admin("GET", next, "").await;
+    assert_eq!(status, 200, "{before}");
+    assert!(
+        !before["fired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "more_of_what_you_read"),
+        "{before}"
+    );
+    let (_, body) = s.push(&enter("zhou-xiaoyu", s.now())).await;
+    let urls = urls(&s.read_reply(&body));
+    let items = s.history("zhou-xiaoyu").await[0]["items"].clone();
+    let n = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|i| i["id"] == "c-207")
+        .unwrap_or_else(|| panic!("c-207 not delivered: {items}"));
+    assert_eq!(follow(&s, &path_of(&urls[n])).await.0, 302);
+    let (status, after) = s.admin("GET", next, "").await;
+    assert_eq!(status, 200, "{after}");
+    let by_rule: Vec<&str> = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reasons"][0] == "more_of_what_you_read")
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_rule, ["c-208", "c-212"], "{after}");
+    assert_ne!(item_ids(&before["items"]), item_ids(&after["items"]));
+}
