@@ -372,6 +372,9 @@ fn run_locked(
     let explanation = explain.then(|| package.explain(&event, &profile, live.catalog(), &history));
     let mut body = render(&outcome).map_err(EventError::Render)?;
     let mut label = outcome.kind.name().to_owned();
+    // An open of a reader without a stored profile (deleted since the delivery, or never
+    // delivered to) records nothing: it does not bring a deleted reader back.
+    let record = record && !(is_new && open.is_some());
     if !record {
         return Ok(Handled {
             replayed: false,

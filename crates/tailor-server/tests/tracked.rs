@@ -481,3 +481,22 @@ async fn an_open_changes_the_readers_next_edition() {
     assert_eq!(by_rule, ["c-208", "c-212"], "{after}");
     assert_ne!(item_ids(&before["items"]), item_ids(&after["items"]));
 }
+
+#[tokio::test]
+async fn an_open_of_a_deleted_reader_redirects_but_brings_nothing_back() {
+    let s = Server::start(tracked()).await;
+    let (_, body) = s.push(&enter("li-daye", s.now())).await;
+    let urls = urls(&s.read_reply(&body));
+    let item = s.history("li-daye").await[0]["items"][0].clone();
+    let (status, v) = s
+        .admin("DELETE", "/v1/qianjiang/profiles/li-daye", "")
+        .await;
+    assert!(status == 200 || status == 204, "{status} {v}");
+    // The delivery went with the profile: the catalog's URL of the block.
+    let (status, location) = follow(&s, &path_of(&urls[0])).await;
+    assert_eq!(status, 302);
+    assert_eq!(location.as_deref(), item["url"].as_str());
+    let (status, v) = s.admin("GET", "/v1/qianjiang/profiles/li-daye", "").await;
+    assert_eq!(status, 404, "{v}");
+    assert!(opens(&s, "li-daye").await.is_empty());
+}
