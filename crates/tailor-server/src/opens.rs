@@ -53,6 +53,7 @@ pub(crate) async fn follow(
     if crate::api::user_id_problem(&item.user).is_some() {
         return not_found("no such link");
     }
+    let block = item.block.clone();
     let opened = OpenedItem {
         block: item.block,
         rule: Some(item.rule),
@@ -61,6 +62,7 @@ pub(crate) async fn follow(
     };
     let event = open_event(&account, state.clock.event_time(), opened);
     let name = account.name.clone();
+    let live = account.live.load_full();
     let job = Job {
         account,
         user: item.user,
@@ -72,37 +74,30 @@ pub(crate) async fn follow(
         abandoned_body: String::new(),
     };
     let render: process::Render = Box::new(|_| Ok(String::new()));
-    match process::run_with_budget(Arc::clone(&state), job, render, None).await {
-        Ok(Some(handled)) => {
-            let url = handled.open.and_then(|o| o.url);
-            match url.as_deref().map(HeaderValue::from_str) {
-                Some(Ok(location)) => (
-                    StatusCode::FOUND,
-                    [
-                        (header::LOCATION, location),
-                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                    ],
-                )
-                    .into_response(),
-                // Recorded, but neither the delivery nor the catalog keeps a usable URL.
-                _ => not_found("the article is no longer available"),
-            }
-        }
-        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response(),
+    let url = match process::run_with_budget(Arc::clone(&state), job, render, None).await {
+        Ok(Some(handled)) => handled.open.and_then(|o| o.url),
+        Ok(None) => None,
         Err(e) => {
-            tracing::error!(account = name, error = %e, "open failed");
-            let status = match e {
-                process::EventError::Store(crate::store::StoreError::Unavailable(_)) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "the open could not be recorded",
-            )
-                .into_response()
+            // The reader still gets the article; the open is not recorded.
+            tracing::error!(account = name, error = %e, "an open could not be recorded");
+            live.catalog()
+                .get(&block)
+                .and_then(|b| b.raw.get("url"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
         }
+    };
+    match url.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(location)) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        // Neither the delivery nor the catalog keeps a usable URL.
+        _ => not_found("the article is no longer available"),
     }
 }

@@ -215,11 +215,12 @@ async fn a_block_that_left_the_catalog_still_redirects_to_the_delivered_url() {
     assert!(p.get("section_reads").is_none(), "{p}");
 }
 
-/// A store that counts the write batches applied to it.
+/// A store that counts the write batches applied to it, and fails them while `failing`.
 #[derive(Debug)]
 struct Recording {
     inner: Arc<dyn Store>,
     applied: Arc<AtomicUsize>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store for Recording {
@@ -247,6 +248,9 @@ impl Store for Recording {
         self.inner.reply(a, u, k)
     }
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Failed("the test's failing store".into()));
+        }
         self.applied.fetch_add(1, Ordering::SeqCst);
         self.inner.apply(writes)
     }
@@ -263,6 +267,7 @@ async fn forged_truncated_and_other_account_tokens_are_404_and_store_nothing() {
         Arc::new(Recording {
             inner,
             applied: counter,
+            failing: Arc::default(),
         })
     })
     .await;
@@ -498,5 +503,28 @@ async fn an_open_of_a_deleted_reader_redirects_but_brings_nothing_back() {
     assert_eq!(location.as_deref(), item["url"].as_str());
     let (status, v) = s.admin("GET", "/v1/qianjiang/profiles/li-daye", "").await;
     assert_eq!(status, 404, "{v}");
+    assert!(opens(&s, "li-daye").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_store_failure_still_takes_the_reader_to_the_article() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&failing);
+    let s = Server::start_with(tracked(), move |inner| {
+        Arc::new(Recording {
+            inner,
+            applied: Arc::default(),
+            failing: flag,
+        })
+    })
+    .await;
+    let (_, body) = s.push(&enter("li-daye", s.now())).await;
+    let urls = urls(&s.read_reply(&body));
+    let item = s.history("li-daye").await[0]["items"][0].clone();
+    failing.store(true, Ordering::SeqCst);
+    let (status, location) = follow(&s, &path_of(&urls[0])).await;
+    failing.store(false, Ordering::SeqCst);
+    assert_eq!(status, 302);
+    assert_eq!(location.as_deref(), item["url"].as_str());
     assert!(opens(&s, "li-daye").await.is_empty());
 }
