@@ -234,3 +234,32 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_are_labelled_by_the_packages_rules_fallback_or_other() {
+        let rules = ["front_page", "taiwan_first"];
+        assert_eq!(rule_label(Some("taiwan_first"), rules), "taiwan_first");
+        assert_eq!(rule_label(Some("fallback"), rules), "fallback");
+        assert_eq!(rule_label(Some("made-up"), rules), "other");
+        assert_eq!(rule_label(Some("x\"}\n"), rules), "other");
+        assert_eq!(rule_label(None, rules), "other");
+        let m = Metrics::default();
+        m.opened("q", rule_label(Some("front_page"), rules));
+        m.opened("q", rule_label(Some("front_page"), rules));
+        m.opened("q", rule_label(Some("made-up"), rules));
+        let text = m.render();
+        assert!(text.contains("# TYPE tailor_opens_total counter"), "{text}");
+        assert!(
+            text.contains("tailor_opens_total{account=\"q\",rule=\"front_page\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tailor_opens_total{account=\"q\",rule=\"other\"} 1"),
+            "{text}"
+        );
+    }
+}
