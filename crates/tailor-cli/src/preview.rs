@@ -69,7 +69,14 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     let mut entries = Vec::new();
     for p in readers {
         let ex = pkg.explain(&event, p, &data.catalog, &data.history);
-        let html = render_explanation(&pkg, &ex, p, &data.catalog, &options);
+        let html = render_explanation(
+            &pkg,
+            &ex,
+            p,
+            &data.catalog,
+            data.history.opens_for(p.id()),
+            &options,
+        );
         let name = page_name(p.id());
         write(&name, &html)?;
         entries.push(IndexEntry {

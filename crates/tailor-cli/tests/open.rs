@@ -187,3 +187,47 @@ fn open_needs_a_block_and_the_item_flags_need_open() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("need `--event open`"), "{stderr}");
 }
+
+#[test]
+fn tailor_preview_lists_each_readers_recent_opens_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(
+        &history,
+        concat!(
+            r#"{"user": "zhou-xiaoyu", "at": "2013-02-21T11:30:00Z", "event": "enter", "blocks": ["c-207"], "fired": ["everyone_current"], "items": [{"id": "c-207", "section": "current", "rule": "everyone_current", "url": "https://example.com/qjwb/2013/02/21/c-207.html"}]}"#,
+            "\n",
+            r#"{"user": "zhou-xiaoyu", "at": "2013-02-21T12:05:00Z", "event": "open", "block": "c-207", "rule": "everyone_current", "section": "current", "delivered": "2013-02-21T11:30:00Z"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("pages");
+    let o = tailor(&[
+        "preview",
+        "rules/qianjiang",
+        "--users",
+        "zhou-xiaoyu,li-daye",
+        "--history",
+        history.to_str().unwrap(),
+        "--at",
+        "2013-02-22T19:30:00+08:00",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = |name: &str| {
+        let file = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().contains(name))
+            .unwrap_or_else(|| panic!("no page for {name}"));
+        std::fs::read_to_string(file).unwrap()
+    };
+    let zhou = page("zhou-xiaoyu");
+    assert!(zhou.contains("Recent opens (1)"), "{zhou}");
+    assert!(zhou.contains("<li data-block=\"c-207\">"), "{zhou}");
+    assert!(zhou.contains("2013-02-21T20:05:00+08:00"), "{zhou}");
+    // Another reader's page lists none of her opens.
+    assert!(!page("li-daye").contains("Recent opens"));
+}

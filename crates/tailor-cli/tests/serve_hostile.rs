@@ -328,6 +328,7 @@ fn no_secret_is_printed_and_the_examples_read_them_from_the_file() {
     const WX_PLAIN: &str = "wxplain-5b1d9e3f";
     const WX_SAFE: &str = "wxsafe-2a8c6e4d";
     const AES: &str = "Zk3mQ9xR2vT7wY4pL8nB5cF1hJ6sD0gA3eU9iO2qW7t";
+    const TRACK: &str = "track-9d2f7a1c4e6b8053";
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tailor.toml");
     let package = repo().join("rules/qianjiang");
@@ -353,6 +354,8 @@ token = "{WX_SAFE}"
 app_id = "wx0123456789abcdef"
 encoding_aes_key = "{AES}"
 mode = "safe"
+track_base = "https://t.example.com/t"
+track_secret = "{TRACK}"
 "#,
             p = package.display(),
             c = package.join("catalog.jsonl").display()
@@ -452,12 +455,17 @@ mode = "safe"
         &xml,
     );
     assert_eq!(status, 403);
+    // A tracked link that does not verify.
+    assert_eq!(
+        request(addr, "GET", "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &[], "").0,
+        404
+    );
 
     let stdout = served.stop();
     let log = std::fs::read_to_string(&stderr).unwrap();
     assert!(log.contains("tailor serve ready"), "{log}");
     assert!(log.contains("wechat request refused"), "{log}");
-    for secret in [ADMIN_S, METRICS_S, WX_PLAIN, WX_SAFE, AES] {
+    for secret in [ADMIN_S, METRICS_S, WX_PLAIN, WX_SAFE, AES, TRACK] {
         assert!(!stdout.contains(secret), "`{secret}` printed:\n{stdout}");
         assert!(!log.contains(secret), "`{secret}` logged");
     }

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::data::{Catalog, Event, History, Profile};
+use crate::data::{Catalog, Event, History, OpenRecord, Profile};
 use crate::explain::{Explanation, Fact, RuleStatus};
 use crate::package::Package;
 use crate::schema;
@@ -127,6 +127,10 @@ details.why[open] summary{margin-bottom:4px}
 .why-body code{background:#eef0f4;border-radius:3px;padding:0 3px;font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-word}
 .why-body ul{margin:4px 0;padding-left:18px}
 .note{margin:24px 12px;padding:10px 14px;border-radius:6px;background:#dcdcdc;color:#555;font-size:13px;text-align:center}
+.opens{margin:0 12px 16px;background:#fff;border-radius:8px;padding:8px 14px;font-size:12px}
+.opens h2{font-size:13px;margin:2px 0 6px;color:#333}
+.opens ul{margin:0;padding-left:18px}
+.opens .when{color:#8a8a8a}
 .rules{margin:0 12px 24px;background:#fff;border-radius:8px;padding:8px 14px;font-size:12px}
 .rules summary{cursor:pointer;color:#576b95}
 .rules li{margin:3px 0}
@@ -297,15 +301,59 @@ pub fn render_preview(
     options: &PreviewOptions,
 ) -> String {
     let ex = pkg.explain(event, profile, catalog, history);
-    render_explanation(pkg, &ex, profile, catalog, options)
+    render_explanation(
+        pkg,
+        &ex,
+        profile,
+        catalog,
+        history.opens_for(profile.id()),
+        options,
+    )
+}
+
+/// The most opens a reader's page lists.
+pub const RECENT_OPENS: usize = 10;
+
+/// The reader's recent opens (language.md §12), newest first: when, the article (its
+/// title while the catalog has it, else its id), its section and the rule that placed it.
+fn opens_html(pkg: &Package, opens: &[OpenRecord], catalog: &Catalog) -> String {
+    if opens.is_empty() {
+        return String::new();
+    }
+    let tz = &pkg.compiled().edition.timezone;
+    let mut recent: Vec<&OpenRecord> = opens.iter().collect();
+    recent.sort_by_key(|o| std::cmp::Reverse(o.at));
+    let mut b = format!(
+        "<div class=\"opens\"><h2>Recent opens ({})</h2><ul>",
+        opens.len()
+    );
+    for o in recent.into_iter().take(RECENT_OPENS) {
+        let title = catalog
+            .get(&o.block)
+            .map_or(o.block.as_str(), |b| b.title());
+        let _ = write!(
+            b,
+            "<li data-block=\"{id}\"><span class=\"when\">{when}</span> {t} <span class=\"when\">· {sec} · {rule}</span></li>",
+            id = escape(&o.block),
+            when = escape(&crate::value::format_time(o.at, tz)),
+            t = escape(title),
+            sec = escape(o.section.as_deref().unwrap_or("?")),
+            rule = escape(o.rule.as_deref().unwrap_or("?")),
+        );
+    }
+    b.push_str("</ul></div>");
+    b
 }
 
 /// [`render_preview`] for an explanation already computed.
+/// `opens` are the reader's open records (language.md §12): the page lists the
+/// [`RECENT_OPENS`] most recent.
 pub fn render_explanation(
     pkg: &Package,
     ex: &Explanation,
     profile: &Profile,
     catalog: &Catalog,
+    opens: &[OpenRecord],
     options: &PreviewOptions,
 ) -> String {
     let ed = &pkg.compiled().edition;
@@ -399,6 +447,7 @@ pub fn render_explanation(
         }
         b.push_str("</div>");
     }
+    b.push_str(&opens_html(pkg, opens, catalog));
     b.push_str(&rules_html(ex));
     b.push_str("</div>");
     b.push_str(OPEN_FROM_HASH);
@@ -510,6 +559,71 @@ mod tests {
         assert!(html.contains("&lt;b&gt;T&lt;/b&gt;") && html.contains("&lt;i&gt;x&lt;/i&gt;"));
         // The only script is the page's own.
         assert_eq!(html.matches("<script>").count(), 1);
+    }
+
+    #[test]
+    fn the_page_lists_the_readers_recent_opens_newest_first() {
+        let src = "profile { city: string }\nedition e { sections { news 2 } }\nrule r { pick 2 from news }";
+        let Ok(pkg) = Package::from_sources(vec![("m.rules".into(), src.into())]) else {
+            unreachable!("the package compiles");
+        };
+        let mut sources = tailor_lang::SourceMap::new();
+        let profiles = pkg
+            .parse_profiles(&mut sources, "p", r#"{"id": "u1"}"#)
+            .unwrap_or_default();
+        let catalog = pkg
+            .parse_catalog(
+                &mut sources,
+                "c",
+                r#"{"id": "n1", "section": "news", "title": "Lanterns <tonight>", "published": "2013-02-21T06:00:00Z"}"#,
+            )
+            .unwrap_or_default();
+        let history = History::parse(
+            &mut sources,
+            "h",
+            &[
+                r#"{"user": "u1", "at": "2013-02-21T10:00:00Z", "event": "open", "block": "n1", "rule": "r", "section": "news", "delivered": "2013-02-21T09:00:00Z"}"#,
+                r#"{"user": "u1", "at": "2013-02-21T11:00:00Z", "event": "open", "block": "gone-7", "rule": "fallback", "section": "news", "delivered": "2013-02-21T09:00:00Z"}"#,
+                r#"{"user": "other", "at": "2013-02-21T11:30:00Z", "event": "open", "block": "n1", "rule": "r", "section": "news"}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap_or_default();
+        let (Some(p), false) = (profiles.first(), catalog.is_empty()) else {
+            unreachable!("one profile, one block");
+        };
+        let at = "2013-02-21T12:00:00Z"
+            .parse()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let html = render_preview(
+            &pkg,
+            &Event::new(tailor_lang::ast::EventKind::Enter, at),
+            p,
+            &catalog,
+            &history,
+            &PreviewOptions::default(),
+        );
+        assert!(html.contains("Recent opens (2)"), "{html}");
+        let gone = html.find("data-block=\"gone-7\"");
+        let n1 = html.find("data-block=\"n1\"");
+        assert!(
+            gone.is_some() && n1.is_some() && gone < n1,
+            "newest first: {html}"
+        );
+        assert!(html.contains("Lanterns &lt;tonight&gt;"), "{html}");
+        assert!(html.contains("· news · fallback"), "{html}");
+        // Only this reader's opens.
+        assert_eq!(html.matches("data-block=").count(), 2, "{html}");
+        // A reader without opens gets no such list.
+        let none = render_preview(
+            &pkg,
+            &Event::new(tailor_lang::ast::EventKind::Enter, at),
+            p,
+            &catalog,
+            &History::default(),
+            &PreviewOptions::default(),
+        );
+        assert!(!none.contains("Recent opens"), "{none}");
     }
 
     #[test]

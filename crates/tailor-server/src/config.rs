@@ -47,6 +47,8 @@ struct FileAccount {
     mode: Option<String>,
     max_body_bytes: Option<usize>,
     timestamp_window_secs: Option<u64>,
+    track_base: Option<String>,
+    track_secret: Option<String>,
 }
 
 /// Where the clock of the server starts (tests and demos of a dated catalog).
@@ -137,6 +139,78 @@ pub struct AccountConfig {
     pub max_body_bytes: usize,
     /// `timestamp_window_secs`: how far a WeChat timestamp may be from the server clock.
     pub timestamp_window_secs: u64,
+    /// `track_base` and `track_secret`: tracked links in news replies (issue 21); `None`
+    /// without `track_base` (replies keep the blocks' own URLs).
+    pub track: Option<TrackConfig>,
+}
+
+/// Tracked links of one account: every item URL of a news reply becomes
+/// `{base}/{token}`, the token signed with `secret` ([`crate::track`]). Its `Debug`
+/// does not show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// `track_base`: an `http://` or `https://` URL without query or fragment, with no
+    /// trailing `/`; a reverse proxy maps it to the server's `/t/`.
+    pub base: String,
+    /// `track_secret`: the HMAC key of the tokens.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for TrackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackConfig")
+            .field("base", &self.base)
+            .field("secret", &Redacted(!self.secret.is_empty()))
+            .finish()
+    }
+}
+
+/// The shortest `track_secret` accepted, in bytes.
+pub const MIN_TRACK_SECRET_BYTES: usize = 16;
+
+/// The account's tracked-link settings: both keys or neither.
+fn track_config(
+    name: &str,
+    base: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<TrackConfig>, Error> {
+    let bad = |m: String| Error::Config(format!("account `{name}`: {m}"));
+    match (base, secret) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(bad(
+            "`track_base` needs `track_secret` (the key that signs the tracked links)".into(),
+        )),
+        (None, Some(_)) => Err(bad(
+            "`track_secret` without `track_base`: set `track_base` to the public URL mapped to `/t/`, or remove `track_secret`".into(),
+        )),
+        (Some(base), Some(secret)) => {
+            let rest = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"));
+            let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+            let fine = host.is_some_and(|h| {
+                !h.is_empty()
+                    && !h.contains('@')
+                    && h.chars().all(|c| c.is_ascii_graphic())
+            }) && !base.contains(['?', '#'])
+                && base.chars().all(|c| c.is_ascii_graphic());
+            if !fine {
+                return Err(bad(format!(
+                    "track_base: `{base}` is not an http(s) URL such as https://t.example.com/t (no query, fragment, spaces or user name)"
+                )));
+            }
+            if secret.len() < MIN_TRACK_SECRET_BYTES {
+                return Err(bad(format!(
+                    "track_secret: too short ({} bytes): use at least {MIN_TRACK_SECRET_BYTES} random bytes, e.g. `openssl rand -hex 32`",
+                    secret.len()
+                )));
+            }
+            Ok(Some(TrackConfig {
+                base: base.trim_end_matches('/').to_owned(),
+                secret,
+            }))
+        }
+    }
 }
 
 impl AccountConfig {
@@ -290,6 +364,7 @@ impl std::fmt::Debug for AccountConfig {
             .field("mode", &self.mode)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("timestamp_window_secs", &self.timestamp_window_secs)
+            .field("track", &self.track)
             .finish_non_exhaustive()
     }
 }
@@ -399,6 +474,7 @@ fn resolve(file: FileConfig, base: &Path) -> Result<Config, Error> {
             timestamp_window_secs: a
                 .timestamp_window_secs
                 .unwrap_or(tailor_wechat::DEFAULT_TIMESTAMP_WINDOW_SECS),
+            track: track_config(&name, a.track_base, a.track_secret)?,
         };
         // Validate the WeChat side now rather than at the first request.
         tailor_wechat::Callback::new(account.wechat()?)
@@ -518,10 +594,14 @@ mod tests {
             app_id = "wx1"
             encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
             mode = "safe"
+            track_base = "https://t.example.com/t"
+            track_secret = "track-s3cret-0123456789"
         "#;
         let c = Config::from_toml(text, Path::new(".")).unwrap();
         let debug = format!("{c:?} {c:#?}");
+        assert!(debug.contains("https://t.example.com/t"), "{debug}");
         for secret in [
+            "track-s3cret-0123456789",
             "admin-s3cret",
             "metrics-s3cret",
             "wechat-s3cret",
@@ -535,6 +615,62 @@ mod tests {
         let e = e.to_string();
         assert!(!e.contains("admin-s3cret"), "{e}");
         assert!(e.contains("line 1, column"), "{e}");
+    }
+
+    #[test]
+    fn track_keys_come_together_and_the_base_is_an_http_url() {
+        let with = |extra: &str| {
+            Config::from_toml(
+                &format!("[accounts.a]\npackage = \"p\"\ntoken = \"t\"\n{extra}"),
+                Path::new("."),
+            )
+        };
+        let secret = "track_secret = \"0123456789abcdef\"";
+        let c = with(&format!(
+            "track_base = \"https://t.example.com/t/\"\n{secret}"
+        ))
+        .unwrap();
+        let track = c.accounts["a"].track.clone().unwrap();
+        assert_eq!(track.base, "https://t.example.com/t");
+        assert_eq!(track.secret, "0123456789abcdef");
+        assert!(with("").unwrap().accounts["a"].track.is_none());
+        let c = with(&format!(
+            "track_base = \"http://127.0.0.1:8080/t\"\n{secret}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.accounts["a"].track.clone().unwrap().base,
+            "http://127.0.0.1:8080/t"
+        );
+        for base in [
+            "ftp://t.example.com/t",
+            "t.example.com/t",
+            "https://",
+            "https:///t",
+            "https://t.example.com/t?x=1",
+            "https://t.example.com/t#x",
+            "https://t.example .com/t",
+            "https://user@t.example.com/t",
+            "javascript:alert(1)",
+        ] {
+            let e = with(&format!("track_base = \"{base}\"\n{secret}")).unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.contains("track_base") && e.contains("http(s) URL"),
+                "{base}: {e}"
+            );
+        }
+        let e = with("track_base = \"https://t.example.com/t\"").unwrap_err();
+        assert!(e.to_string().contains("needs `track_secret`"), "{e}");
+        let e = with(secret).unwrap_err();
+        assert!(e.to_string().contains("without `track_base`"), "{e}");
+        let e = with("track_base = \"https://t.example.com/t\"\ntrack_secret = \"short-s3cret\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("too short") && !e.contains("short-s3cret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod api;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+mod opens;
 mod preview;
 mod process;
 pub mod reload;
@@ -268,6 +269,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        // Tracked links: public (the token is the credential), the path a reverse proxy
+        // maps each account's `track_base` to.
+        .route("/t/{token}", get(opens::follow).layer(timeout))
         .merge(wechat.layer(timeout))
         .merge(admin)
         .merge(preview)

@@ -54,6 +54,7 @@ pub struct Metrics {
     reloads: Family,
     rejected: Family,
     replays: Family,
+    opens: Family,
     latency: Mutex<BTreeMap<String, Histogram>>,
 }
 
@@ -72,6 +73,19 @@ pub fn kind_label(kind: &str) -> &'static str {
         .chain(SKIPPED_KINDS)
         .find(|k| *k == kind)
         .unwrap_or("other")
+}
+
+/// The `rule` label of an opened item's rule: the rule's name when `rules` (the serving
+/// package's rule names) has it, `fallback` for the fallback, else `other`. Tracked links
+/// carry rule names the server signed, but the JSON API's open events name any rule, and
+/// a label taken from them as sent would make a series per made-up name.
+#[must_use]
+pub fn rule_label<'a>(rule: Option<&str>, rules: impl IntoIterator<Item = &'a str>) -> &'a str {
+    match rule {
+        Some("fallback") => "fallback",
+        Some(r) => rules.into_iter().find(|n| *n == r).unwrap_or("other"),
+        None => "other",
+    }
 }
 
 /// Escapes a label value (`\`, `"` and newlines).
@@ -117,6 +131,16 @@ impl Metrics {
         }
     }
 
+    /// A first open of an item of a delivery (language.md §12; a second open of it is
+    /// not counted, as in `/v1/{account}/stats`), by the item's rule label (see
+    /// [`rule_label`]).
+    pub fn opened(&self, account: &str, rule_label: &str) {
+        self.opens.add(
+            format!("account=\"{}\",rule=\"{}\"", esc(account), esc(rule_label)),
+            1,
+        );
+    }
+
     /// Script failures of an evaluation.
     pub fn script_errors(&self, account: &str, n: usize) {
         if n > 0 {
@@ -159,6 +183,11 @@ impl Metrics {
             &mut out,
             "tailor_rule_fires_total",
             "Rules fired in recorded evaluations.",
+        );
+        self.opens.render(
+            &mut out,
+            "tailor_opens_total",
+            "First opens of delivered items (tracked links and open events), by the item's rule.",
         );
         self.script_errors.render(
             &mut out,
@@ -203,5 +232,34 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_are_labelled_by_the_packages_rules_fallback_or_other() {
+        let rules = ["front_page", "taiwan_first"];
+        assert_eq!(rule_label(Some("taiwan_first"), rules), "taiwan_first");
+        assert_eq!(rule_label(Some("fallback"), rules), "fallback");
+        assert_eq!(rule_label(Some("made-up"), rules), "other");
+        assert_eq!(rule_label(Some("x\"}\n"), rules), "other");
+        assert_eq!(rule_label(None, rules), "other");
+        let m = Metrics::default();
+        m.opened("q", rule_label(Some("front_page"), rules));
+        m.opened("q", rule_label(Some("front_page"), rules));
+        m.opened("q", rule_label(Some("made-up"), rules));
+        let text = m.render();
+        assert!(text.contains("# TYPE tailor_opens_total counter"), "{text}");
+        assert!(
+            text.contains("tailor_opens_total{account=\"q\",rule=\"front_page\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tailor_opens_total{account=\"q\",rule=\"other\"} 1"),
+            "{text}"
+        );
     }
 }

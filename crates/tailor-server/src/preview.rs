@@ -77,20 +77,31 @@ pub(crate) async fn get_preview(
     let options = PreviewOptions {
         index_href: Some(format!("../{}", encode(&name))),
     };
-    let page = process::inspect(Arc::clone(&state), acct, user.clone(), at, move |inputs| {
-        if inputs.is_new {
-            return None;
-        }
-        let live = &inputs.live;
-        Some(render_preview(
-            live.package(),
-            &event,
-            &inputs.profile,
-            live.catalog(),
-            &History::new(inputs.recent.iter().cloned()),
-            &options,
-        ))
-    })
+    let page = process::inspect(
+        Arc::clone(&state),
+        acct,
+        user.clone(),
+        at,
+        true,
+        move |inputs| {
+            if inputs.is_new {
+                return None;
+            }
+            let live = &inputs.live;
+            let mut history = History::new(inputs.recent.iter().cloned());
+            for o in &inputs.opens {
+                history.push_open(o.clone());
+            }
+            Some(render_preview(
+                live.package(),
+                &event,
+                &inputs.profile,
+                live.catalog(),
+                &history,
+                &options,
+            ))
+        },
+    )
     .await?;
     let Some(html) = page else {
         return Err(ApiError::new(
@@ -152,6 +163,7 @@ pub(crate) async fn get_index(
             Arc::clone(&acct),
             user.clone(),
             at,
+            false,
             move |inputs| {
                 // Deleted since it was listed.
                 if inputs.is_new {

@@ -56,6 +56,19 @@ pub(crate) struct Handled {
     pub recorded: bool,
     /// The explanation, when the job asked for it and the answer was not replayed.
     pub explanation: Option<Explanation>,
+    /// An `open` event (language.md §12): what became of it; `None` for other kinds.
+    pub open: Option<OpenHandled>,
+}
+
+/// What an `open` event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpenHandled {
+    /// No open of the same item of the same delivery was in the reader's history:
+    /// `learn on open` ran (and the open counts in `tailor_opens_total`).
+    pub first: bool,
+    /// Where the item leads: the URL kept in the delivery record that carried it, else
+    /// the block's URL in the catalog (`None` when neither has one).
+    pub url: Option<String>,
 }
 
 /// Why an event could not be handled.
@@ -165,6 +178,9 @@ pub(crate) struct Inputs {
     pub recent: Vec<Delivery>,
     /// The event's time less the package's history window.
     pub cutoff: Timestamp,
+    /// The reader's open records after `cutoff` (language.md §12), read only for
+    /// [`inspect`] with `with_opens` (events read them only when they are opens).
+    pub opens: Vec<tailor_engine::OpenRecord>,
 }
 
 /// Reads a user's inputs for an event at `at` (caches first, then the store). Changes
@@ -212,26 +228,68 @@ fn read_inputs(
         stored_history,
         recent,
         cutoff,
+        opens: Vec::new(),
     })
 }
 
 /// Reads a user's inputs for an event at `at` under the user's lock (so that they are
 /// those of one moment between that user's events) and hands them to `look` on a
 /// blocking thread. Learns nothing, records nothing: for views such as the preview.
+/// `with_opens` also reads the reader's open records ([`Inputs::opens`]).
 pub(crate) async fn inspect<T: Send + 'static>(
     state: Arc<AppState>,
     account: Arc<Account>,
     user: String,
     at: Timestamp,
+    with_opens: bool,
     look: impl FnOnce(&Inputs) -> T + Send + 'static,
 ) -> Result<T, EventError> {
     let guard = state.lock_user(&account.name, &user).await;
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        read_inputs(&state, &account, &user, at).map(|inputs| look(&inputs))
+        let mut inputs = read_inputs(&state, &account, &user, at)?;
+        if with_opens {
+            let cutoff = inputs.cutoff;
+            inputs.opens = state
+                .store
+                .records(&account.name, &user)?
+                .opens
+                .into_iter()
+                .filter(|o| o.at > cutoff)
+                .collect();
+        }
+        Ok(look(&inputs))
     })
     .await
     .map_err(|e| EventError::Internal(e.to_string()))?
+}
+
+/// Where an opened item leads: the URL the delivery that carried it kept (so that a block
+/// that left the catalog still leads to its article), else the block's `url` in the
+/// serving catalog.
+fn open_url(
+    deliveries: &[Delivery],
+    live: &Live,
+    item: &tailor_engine::OpenedItem,
+) -> Option<String> {
+    let kept = deliveries
+        .iter()
+        .rev()
+        .filter(|d| {
+            item.delivered
+                .is_none_or(|t| d.at.as_second() == t.as_second())
+        })
+        .find_map(|d| d.item(&item.block))
+        .map(|i| i.url.clone())
+        .filter(|u| !u.is_empty());
+    kept.or_else(|| {
+        live.catalog()
+            .get(&item.block)
+            .and_then(|b| b.raw.get("url"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+    })
 }
 
 fn run_locked(
@@ -270,6 +328,7 @@ fn run_locked(
             label: "replayed".into(),
             recorded: false,
             explanation: None,
+            open: None,
         });
     }
     let Inputs {
@@ -279,11 +338,31 @@ fn run_locked(
         stored_history,
         recent,
         cutoff,
+        ..
     } = read_inputs(state, &account, &user, event.at)?;
     let package = live.package();
 
+    // An open (language.md §12): the reader's open records (not cached: only opens read
+    // them), and `learn on open` on the first open of the item of that delivery only.
+    let open = match &event.opened {
+        Some(opened) => {
+            let opens = state.store.records(name, &user)?.opens;
+            let first = !opens.iter().any(|o| o.same_item(&opened.item));
+            let url = open_url(&stored_history, &live, &opened.item);
+            let stale = opens.iter().any(|o| o.at <= cutoff);
+            Some((OpenHandled { first, url }, stale))
+        }
+        None => None,
+    };
     let history = History::new(recent.clone());
-    let learning = package.learn(&event, &profile);
+    let learning = match &open {
+        Some((o, _)) if !o.first => tailor_engine::Learning {
+            profile: profile.clone(),
+            learned: Vec::new(),
+            errors: Vec::new(),
+        },
+        _ => package.learn(&event, &profile),
+    };
     // The index gives the reference evaluator's outcome (`Package::assemble`), exactly.
     let outcome = live.index.assemble(&event, &learning, &history);
     // The outcome's errors include the learning's (both evaluators start from them).
@@ -293,6 +372,9 @@ fn run_locked(
     let explanation = explain.then(|| package.explain(&event, &profile, live.catalog(), &history));
     let mut body = render(&outcome).map_err(EventError::Render)?;
     let mut label = outcome.kind.name().to_owned();
+    // An open of a reader without a stored profile (deleted since the delivery, or never
+    // delivered to) records nothing: it does not bring a deleted reader back.
+    let record = record && !(is_new && open.is_some());
     if !record {
         return Ok(Handled {
             replayed: false,
@@ -300,6 +382,7 @@ fn run_locked(
             label,
             recorded: false,
             explanation,
+            open: open.map(|(o, _)| o),
         });
     }
 
@@ -317,7 +400,25 @@ fn run_locked(
             .is_ok()
     });
     let mut delivered = None;
+    let mut pruned = false;
     if committing {
+        if let (Some((_, stale)), Some(opened)) = (&open, &event.opened) {
+            // Old records go with the opens too, so that a reader who only opens links
+            // keeps a bounded history.
+            if *stale || recent.len() < stored_history.len() {
+                writes.push(Write::PruneHistory {
+                    account: name.to_owned(),
+                    user: user.clone(),
+                    before: cutoff.as_second(),
+                });
+                pruned = true;
+            }
+            writes.push(Write::AppendOpen {
+                account: name.to_owned(),
+                open: tailor_engine::OpenRecord::new(&user, event.at, &opened.item),
+                keep_secs: live.keep.as_secs(),
+            });
+        }
         if let Some(delivery) = outcome.delivery() {
             if recent.len() < stored_history.len() {
                 writes.push(Write::PruneHistory {
@@ -359,21 +460,33 @@ fn run_locked(
     if let Some(p) = learned_profile {
         account.cache_profile(&user, Some(std::sync::Arc::unwrap_or_clone(p)));
     }
-    let recorded = delivered.is_some();
+    let opened = committing && open.is_some();
+    let did_deliver = delivered.is_some();
+    let recorded = did_deliver || opened;
     match delivered {
         Some(d) => {
             let mut h = recent;
             h.push(d);
             account.cache_history(&user, h);
         }
+        None if pruned => account.cache_history(&user, recent),
         None => {
             if !account.history.contains_key(&user) {
                 account.cache_history(&user, (*stored_history).clone());
             }
         }
     }
-    if recorded {
+    if did_deliver {
         state.metrics.fired(name, outcome.fired.iter().copied());
+    }
+    if let (true, Some((o, _)), Some(item)) = (opened, &open, &event.opened)
+        && o.first
+    {
+        let rules = package.compiled().rules.iter().map(|r| r.name.as_str());
+        state.metrics.opened(
+            name,
+            crate::metrics::rule_label(item.item.rule.as_deref(), rules),
+        );
     }
     Ok(Handled {
         replayed: false,
@@ -381,5 +494,6 @@ fn run_locked(
         label,
         recorded,
         explanation,
+        open: open.map(|(o, _)| o),
     })
 }

@@ -62,8 +62,13 @@ pub(crate) async fn get_stats(
         loop {
             let ids = store.profile_ids(&acct.name, after.as_deref(), PAGE)?;
             for id in &ids {
-                for d in store.history(&acct.name, id)? {
+                let records = store.records(&acct.name, id)?;
+                for d in records.deliveries {
                     history.push(d);
+                }
+                // Open records (language.md §12), as `/t/{token}` and open events store them.
+                for o in records.opens {
+                    history.push_open(o);
                 }
             }
             match ids.last() {

@@ -8,7 +8,7 @@ mod redb_store;
 mod redis_store;
 
 use serde::{Deserialize, Serialize};
-use tailor_engine::Delivery;
+use tailor_engine::{Delivery, OpenRecord};
 
 pub use redb_store::{RedbStore, TableSize};
 pub use redis_store::{RedisStore, RedisTarget};
@@ -56,6 +56,52 @@ pub struct StoredReply {
     pub until: i64,
 }
 
+/// A reader's history as stored: delivery records and open records (language.md §12),
+/// each oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    pub deliveries: Vec<Delivery>,
+    pub opens: Vec<OpenRecord>,
+}
+
+/// One stored history record, a delivery or an open.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Record {
+    Delivery(Delivery),
+    Open(OpenRecord),
+}
+
+impl Records {
+    pub(crate) fn push(&mut self, record: Record) {
+        match record {
+            Record::Delivery(d) => self.deliveries.push(d),
+            Record::Open(o) => self.opens.push(o),
+        }
+    }
+}
+
+/// Parses a stored history record. An open record is the one whose top-level `event` is
+/// `"open"`: the compact JSON the stores write has `"event":"open"` only there (inside a
+/// string every `"` is escaped), and no delivery answers an `open` (language.md §12).
+pub(crate) fn parse_record(json: &str) -> Result<Record, serde_json::Error> {
+    if json.contains(r#""event":"open""#) {
+        serde_json::from_str(json).map(Record::Open)
+    } else {
+        serde_json::from_str(json).map(Record::Delivery)
+    }
+}
+
+/// The time (Unix seconds) of a stored history record of either kind, for pruning.
+pub(crate) fn record_time(json: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct At {
+        at: jiff::Timestamp,
+    }
+    serde_json::from_str::<At>(json)
+        .ok()
+        .map(|a| a.at.as_second())
+}
+
 /// One change. A [`Store::apply`] call applies a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -83,7 +129,15 @@ pub enum Write {
         delivery: Delivery,
         keep_secs: i64,
     },
-    /// Deletes a user's delivery records older than `before` (Unix seconds).
+    /// Appends an open record (language.md §12) to its user's history, with the
+    /// delivery records (`keep_secs` as for [`Write::AppendDelivery`]).
+    AppendOpen {
+        account: String,
+        open: OpenRecord,
+        keep_secs: i64,
+    },
+    /// Deletes a user's history records (deliveries and opens) older than `before`
+    /// (Unix seconds).
     PruneHistory {
         account: String,
         user: String,
@@ -169,7 +223,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     ///
     /// Storage failures.
-    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError>;
+    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self.records(account, user)?.deliveries)
+    }
+
+    /// A user's delivery and open records, each oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn records(&self, account: &str, user: &str) -> Result<Records, StoreError>;
 
     /// The reply kept for `user`'s delivery under a dedup key (never another user's).
     ///

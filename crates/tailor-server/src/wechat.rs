@@ -143,11 +143,59 @@ fn skipped_kind(inbound: &Inbound) -> &'static str {
 /// card), anything else `success`.
 #[must_use]
 pub fn reply_for(outcome: &Outcome<'_>, article_limit: usize) -> Reply {
+    tracked_reply_for(outcome, article_limit, None)
+}
+
+/// Where and how an account's tracked links point: `{base}/{token}` (issue 21).
+#[derive(Debug, Clone, Copy)]
+pub struct Tracking<'a> {
+    /// The account's name (signed into every token).
+    pub account: &'a str,
+    /// `track_base`, without a trailing `/`.
+    pub base: &'a str,
+    /// `track_secret`.
+    pub secret: &'a [u8],
+}
+
+/// [`reply_for`], with every item URL replaced by a tracked link when `tracking` is
+/// given: `{track_base}/{token}` naming the account, the reader, the block, the item's
+/// rule (or `fallback`), its section and the delivery time ([`crate::track::sign`]). An
+/// item without a URL keeps none, and an item whose fields are too long to sign keeps its
+/// own URL.
+#[must_use]
+pub fn tracked_reply_for(
+    outcome: &Outcome<'_>,
+    article_limit: usize,
+    tracking: Option<Tracking<'_>>,
+) -> Reply {
     if outcome.kind != OutcomeKind::Digest || outcome.items.is_empty() {
         return Reply::Success;
     }
     Reply::news(outcome.items.iter().take(article_limit).map(|item| {
-        let mut a = Article::new(item.title, item.url.unwrap_or_default());
+        let url = item.url.unwrap_or_default();
+        let url = match tracking {
+            Some(t) if !url.is_empty() => {
+                let signed = crate::track::sign(
+                    t.secret,
+                    &crate::track::TrackedItem {
+                        account: t.account.to_owned(),
+                        user: outcome.user.clone(),
+                        block: item.id.to_owned(),
+                        rule: item
+                            .reasons
+                            .first()
+                            .copied()
+                            .unwrap_or("fallback")
+                            .to_owned(),
+                        section: item.section.to_owned(),
+                        delivered: outcome.at,
+                    },
+                );
+                signed.map_or_else(|| url.to_owned(), |token| format!("{}/{token}", t.base))
+            }
+            _ => url.to_owned(),
+        };
+        let mut a = Article::new(item.title, url);
         if let Some(s) = item.summary {
             a = a.with_description(s);
         }
@@ -197,8 +245,15 @@ pub(crate) async fn receive(
     let user = inbound.from_user_name.clone();
     let dedup = format!("wechat|{}", inbound.dedup_key());
     let callback = acct.callback.clone();
+    let track = acct.config.track.clone();
+    let account_name = acct.name.clone();
     let render: process::Render = Box::new(move |outcome: &Outcome<'_>| {
-        let reply = reply_for(outcome, callback.config().article_limit);
+        let tracking = track.as_ref().map(|t| Tracking {
+            account: &account_name,
+            base: &t.base,
+            secret: t.secret.as_bytes(),
+        });
+        let reply = tracked_reply_for(outcome, callback.config().article_limit, tracking);
         random_nonce()
             .and_then(|nonce| callback.seal(&inbound, &reply, now, &nonce))
             .map_err(|e| e.to_string())

@@ -914,7 +914,7 @@ async fn an_unknown_readers_dry_run_is_a_new_readers_digest_and_status_times_are
 }
 
 #[tokio::test]
-async fn deliveries_carry_their_items_and_opens_are_refused_until_tracked() {
+async fn deliveries_carry_their_items_and_an_open_without_its_block_is_refused() {
     let s = Server::start(Options::default()).await;
     let body = r#"{"user": "li-daye", "event": "enter"}"#;
     let (status, v) = s.admin("POST", "/v1/qianjiang/events", body).await;
@@ -933,7 +933,8 @@ async fn deliveries_carry_their_items_and_opens_are_refused_until_tracked() {
     assert_eq!(d["items"][0]["section"], "headline", "{h}");
     assert_eq!(d["items"][0]["rule"], "front_page", "{h}");
     assert_eq!(d["items"][0]["url"], v["items"][0]["url"], "{h}");
-    // An open is refused (400) and records nothing, rather than learning without its item.
+    // An open without its block is refused (400) and records nothing, rather than learning
+    // without its item (tests/tracked.rs posts complete ones).
     let (status, e) = s
         .admin(
             "POST",

@@ -44,6 +44,9 @@ impl Store for Recording {
     fn history(&self, a: &str, u: &str) -> Result<Vec<tailor_engine::Delivery>, StoreError> {
         self.inner.history(a, u)
     }
+    fn records(&self, a: &str, u: &str) -> Result<tailor_server::store::Records, StoreError> {
+        self.inner.records(a, u)
+    }
     fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
         self.inner.reply(a, u, k)
     }

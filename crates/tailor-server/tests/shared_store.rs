@@ -426,3 +426,93 @@ fn a_commit_fenced_by_a_lost_lock_writes_nothing() {
             .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tracked_opens_on_two_nodes_are_recorded_in_redis_and_learned_once() {
+    if !redis_support::available(
+        "tracked_opens_on_two_nodes_are_recorded_in_redis_and_learned_once",
+    ) {
+        return;
+    }
+    const BASE: &str = "https://t.example.com/t";
+    let redis = Redis::start();
+    let tracked = || Options {
+        account_extra: format!(
+            "track_base = \"{BASE}\"\ntrack_secret = \"shared-track-secret-0123456789\"\n"
+        ),
+        ..Options::default()
+    };
+    let url = redis.url();
+    let (a, b) = tokio::join!(node(&url, tracked()), node(&url, tracked()));
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (status, body) = a.push(&enter("li-daye", a.now())).await;
+    assert_eq!(status, 200);
+    let url = match a.read_reply(&body) {
+        tailor_wechat::Reply::News { articles } => articles[0].url.clone(),
+        other => panic!("{other:?}"),
+    };
+    let path = format!("/t/{}", url.strip_prefix(&format!("{BASE}/")).unwrap());
+    let item = a.history("li-daye").await[0]["items"][0].clone();
+    // Both nodes at once, several times each: every open recorded, learned once.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let node = Arc::clone(if i % 2 == 0 { &a } else { &b });
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let (status, headers, _) =
+                request_with_headers(node.addr, "GET", &path, &[], Vec::new()).await;
+            (status, headers.get("location").cloned())
+        }));
+    }
+    for t in tasks {
+        let (status, location) = t.await.unwrap();
+        assert_eq!(status, 302);
+        assert_eq!(
+            location.unwrap().to_str().unwrap(),
+            item["url"].as_str().unwrap()
+        );
+    }
+    let (_, h) = b
+        .admin("GET", "/v1/qianjiang/users/li-daye/history", "")
+        .await;
+    assert_eq!(h["opens"].as_array().unwrap().len(), 8, "{h}");
+    assert_eq!(h["deliveries"].as_array().unwrap().len(), 1, "{h}");
+    let section = item["section"].as_str().unwrap();
+    assert_eq!(b.profile("li-daye").await["section_reads"][section], 1);
+    // The open records live in the reader's history key, with its expiry.
+    let mut c = redis.connection();
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg("tailor:{qianjiang/li-daye}:history")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .filter(|m| m.contains(r#""event":"open""#))
+            .count(),
+        8
+    );
+    // Either node's stats count the item's opens once.
+    let (_, st) = a.admin("GET", "/v1/qianjiang/stats", "").await;
+    let rule = item["rule"].as_str().unwrap();
+    let row = st["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap()
+        .clone();
+    assert_eq!(row["opens"], 1, "{st}");
+    // A forged token on a node of the shared store: 404, nothing in Redis.
+    let (status, _) = b
+        .get("/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(status, 404);
+    let n: usize = redis::cmd("ZCARD")
+        .arg("tailor:{qianjiang/li-daye}:history")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 9);
+}

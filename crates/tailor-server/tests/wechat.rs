@@ -307,6 +307,9 @@ impl Store for SlowStore {
         std::thread::sleep(std::time::Duration::from_millis(300));
         self.0.history(a, u)
     }
+    fn records(&self, a: &str, u: &str) -> Result<tailor_server::store::Records, StoreError> {
+        self.0.records(a, u)
+    }
     fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
         self.0.reply(a, u, k)
     }

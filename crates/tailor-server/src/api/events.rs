@@ -1,6 +1,7 @@
 //! Events and what they give: `POST /events`, a user's digest (a dry run) and history.
 
 use super::*;
+use tailor_engine::OpenedItem;
 
 /// An event of a request: its kind (`default_kind` when not given) and its time (the
 /// server clock's, truncated to the second, when not given).
@@ -9,6 +10,7 @@ pub(super) fn request_event(
     kind: Option<&str>,
     at: Option<&str>,
     default_kind: EventKind,
+    open: Option<&OpenFields>,
 ) -> Result<Event, ApiError> {
     let kind = match kind {
         None => default_kind,
@@ -20,14 +22,6 @@ pub(super) fn request_event(
             ))
         })?,
     };
-    if kind == EventKind::Open {
-        // An open needs its item and the first-open bookkeeping of language.md §12, which the server
-        // does not do yet (issue 21, point 2): refuse it rather than learn wrongly.
-        return Err(ApiError::bad(
-            "`open` events are not accepted by the server yet; `tailor digest --event open` evaluates one"
-                .to_owned(),
-        ));
-    }
     let at = match at {
         None => state.clock.event_time(),
         Some(t) => t.parse().map_err(|e| {
@@ -36,7 +30,65 @@ pub(super) fn request_event(
             ))
         })?,
     };
-    Ok(Event::new(kind, at))
+    match (kind, open) {
+        (EventKind::Open, None) => Err(ApiError::bad(
+            "`open` events are posted to `POST /v1/{account}/events` with `block` (and `rule`, `section`, `delivered`)",
+        )),
+        (EventKind::Open, Some(o)) => o.event(at),
+        (_, Some(o)) if o.given() => Err(ApiError::bad(format!(
+            "`block`, `rule`, `section` and `delivered` describe an opened item: they need `\"event\": \"open\"`, not `{}`",
+            kind.name()
+        ))),
+        _ => Ok(Event::new(kind, at)),
+    }
+}
+
+/// The opened item of an `open` event (language.md §12), as the JSON API takes it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct OpenFields {
+    block: Option<String>,
+    rule: Option<String>,
+    section: Option<String>,
+    delivered: Option<String>,
+}
+
+impl OpenFields {
+    fn given(&self) -> bool {
+        self.block.is_some()
+            || self.rule.is_some()
+            || self.section.is_some()
+            || self.delivered.is_some()
+    }
+
+    /// The `open` event of this item at `at` (the block as the serving catalog holds it).
+    fn event(&self, at: jiff::Timestamp) -> Result<Event, ApiError> {
+        let block = self
+            .block
+            .clone()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| ApiError::bad("an `open` event needs `block`, the opened block's id"))?;
+        let delivered = self
+            .delivered
+            .as_deref()
+            .map(|t| {
+                t.parse::<jiff::Timestamp>().map_err(|e| {
+                    ApiError::bad(format!(
+                        "`delivered`: `{t}` is not an RFC 3339 time such as 2013-02-21T19:30:00+08:00: {e}"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(Event::open(
+            at,
+            OpenedItem {
+                block,
+                rule: self.rule.clone(),
+                section: self.section.clone(),
+                delivered,
+            },
+            None,
+        ))
+    }
 }
 
 /// The body of `POST /v1/{account}/events`.
@@ -56,10 +108,40 @@ pub(crate) struct EventBody {
     #[serde(default)]
     dry_run: bool,
     idempotency_key: Option<String>,
+    block: Option<String>,
+    rule: Option<String>,
+    section: Option<String>,
+    delivered: Option<String>,
 }
 
 impl EventBody {
-    fn event(&self, state: &AppState, default_kind: EventKind) -> Result<Event, ApiError> {
+    fn event(
+        &self,
+        state: &AppState,
+        account: &Account,
+        default_kind: EventKind,
+    ) -> Result<Event, ApiError> {
+        let open = OpenFields {
+            block: self.block.clone(),
+            rule: self.rule.clone(),
+            section: self.section.clone(),
+            delivered: self.delivered.clone(),
+        };
+        let event = request_event(
+            state,
+            self.event.as_deref(),
+            self.at.as_deref(),
+            default_kind,
+            Some(&open),
+        )?;
+        if let Some(opened) = &event.opened {
+            // The opened block as the serving catalog holds it now (language.md §12).
+            return Ok(crate::opens::open_event(
+                account,
+                event.at,
+                opened.item.clone(),
+            ));
+        }
         Ok(Event {
             text: self.text.clone(),
             key: self.key.clone(),
@@ -67,12 +149,7 @@ impl EventBody {
             lat: self.lat,
             lon: self.lon,
             precision: self.precision,
-            ..request_event(
-                state,
-                self.event.as_deref(),
-                self.at.as_deref(),
-                default_kind,
-            )?
+            ..event
         })
     }
 }
@@ -110,6 +187,7 @@ impl EventQuery {
                 self.event.as_deref(),
                 self.at.as_deref(),
                 EventKind::Enter,
+                None,
             )?
         })
     }
@@ -127,6 +205,10 @@ pub(super) fn outcome_response(handled: process::Handled, record: bool) -> ApiRe
         obj.insert("dry_run".into(), J::Bool(!record));
         if handled.replayed {
             obj.insert("replayed".into(), J::Bool(true));
+        }
+        if let Some(open) = &handled.open {
+            // Whether `learn on open` ran: no open of this item of this delivery before.
+            obj.insert("first_open".into(), J::Bool(open.first));
         }
         if let Some(ex) = &handled.explanation {
             obj.insert("explanation".into(), ex.to_json());
@@ -150,7 +232,7 @@ pub(crate) async fn post_event(
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::bad("`user` is required"))?;
     check_user_id(&user)?;
-    let event = body.event(&state, EventKind::Enter)?;
+    let event = body.event(&state, &acct, EventKind::Enter)?;
     let record = !body.dry_run;
     let job = Job {
         account: acct,
@@ -200,7 +282,8 @@ pub(crate) async fn get_digest(
     run_json(&state, job).await
 }
 
-/// `GET /v1/{account}/users/{id}/history`.
+/// `GET /v1/{account}/users/{id}/history`: `{"user", "deliveries", "opens"}`, each
+/// oldest first (open records per language.md §12).
 pub(crate) async fn get_history(
     State(state): State<Arc<AppState>>,
     Path((name, user)): Path<(String, String)>,
@@ -208,6 +291,9 @@ pub(crate) async fn get_history(
     let acct = account(&state, &name)?;
     let store = Arc::clone(&state.store);
     let u = user.clone();
-    let deliveries = blocking(move || Ok(store.history(&acct.name, &u)?)).await?;
-    Ok(Json(json!({"user": user, "deliveries": deliveries})).into_response())
+    let records = blocking(move || Ok(store.records(&acct.name, &u)?)).await?;
+    Ok(
+        Json(json!({"user": user, "deliveries": records.deliveries, "opens": records.opens}))
+            .into_response(),
+    )
 }

@@ -13,9 +13,8 @@ use std::thread::JoinHandle;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
 };
-use tailor_engine::Delivery;
 
-use super::{JsonMap, Store, StoreError, StoredReply, Write};
+use super::{JsonMap, Records, Store, StoreError, StoredReply, Write};
 
 /// (account, profile id) → profile JSON.
 const PROFILES: TableDefinition<(&str, &str), &str> = TableDefinition::new("profiles");
@@ -334,16 +333,23 @@ fn commit(db: &Database, groups: &[&[Write]], quick: bool) -> Result<(), StoreEr
                         .map_err(err)?;
                     seq += 1;
                 }
+                Write::AppendOpen { account, open, .. } => {
+                    let json = serde_json::to_string(open).map_err(err)?;
+                    history
+                        .insert((account.as_str(), open.user.as_str(), seq), json.as_str())
+                        .map_err(err)?;
+                    seq += 1;
+                }
                 Write::PruneHistory {
                     account,
                     user,
                     before,
                 } => {
                     let (a, u) = (account.as_str(), user.as_str());
+                    // Deliveries and opens alike; a record without a readable time stays.
                     history
                         .retain_in((a, u, 0)..=(a, u, u64::MAX), |_, json| {
-                            serde_json::from_str::<Delivery>(json)
-                                .map_or(true, |d| d.at.as_second() >= *before)
+                            super::record_time(json).is_none_or(|at| at >= *before)
                         })
                         .map_err(err)?;
                 }
@@ -532,16 +538,16 @@ impl Store for RedbStore {
         Ok(out)
     }
 
-    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError> {
+    fn records(&self, account: &str, user: &str) -> Result<Records, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(HISTORY).map_err(err)?;
-        let mut out = Vec::new();
+        let mut out = Records::default();
         for entry in table
             .range((account, user, 0)..=(account, user, u64::MAX))
             .map_err(err)?
         {
             let (_, json) = entry.map_err(err)?;
-            out.push(serde_json::from_str(json.value()).map_err(err)?);
+            out.push(super::parse_record(json.value()).map_err(err)?);
         }
         Ok(out)
     }
@@ -633,6 +639,7 @@ fn expire(db: &Database, now: i64, max: usize, quick: bool) -> Result<u64, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tailor_engine::Delivery;
 
     #[test]
     fn writes_are_read_back_and_survive_reopening() {
@@ -698,6 +705,80 @@ mod tests {
         assert_eq!(store.expire_replies(15, 100).unwrap(), 0);
         assert_eq!(store.expire_replies(16, 100).unwrap(), 1);
         assert_eq!(store.reply("a", "u", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn open_records_are_kept_apart_from_deliveries_and_pruned_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let delivery = |at: &str| -> Delivery {
+            serde_json::from_str(&format!(
+                r#"{{"user": "u", "at": "{at}", "event": "enter", "blocks": ["c-1"], "fired": ["r"],
+                    "items": [{{"id": "c-1", "section": "current", "rule": "r", "url": "https://x/c-1"}}]}}"#
+            ))
+            .unwrap()
+        };
+        let open = |at: &str, delivered: &str| tailor_engine::OpenRecord {
+            user: "u".into(),
+            at: at.parse().unwrap(),
+            block: "c-1".into(),
+            rule: Some("r".into()),
+            section: Some("current".into()),
+            delivered: Some(delivered.parse().unwrap()),
+        };
+        let (d1, d2) = (
+            delivery("2013-02-20T11:00:00Z"),
+            delivery("2013-02-21T11:00:00Z"),
+        );
+        let (o1, o2) = (
+            open("2013-02-20T11:05:00Z", "2013-02-20T11:00:00Z"),
+            open("2013-02-21T11:05:00Z", "2013-02-21T11:00:00Z"),
+        );
+        let append = |d: &Delivery| Write::AppendDelivery {
+            account: "a".into(),
+            delivery: d.clone(),
+            keep_secs: 86_400,
+        };
+        let append_open = |o: &tailor_engine::OpenRecord| Write::AppendOpen {
+            account: "a".into(),
+            open: o.clone(),
+            keep_secs: 86_400,
+        };
+        store
+            .apply(vec![
+                append(&d1),
+                append_open(&o1),
+                append(&d2),
+                append_open(&o2),
+            ])
+            .unwrap();
+        let records = store.records("a", "u").unwrap();
+        assert_eq!(records.deliveries, vec![d1, d2.clone()]);
+        assert_eq!(records.opens, vec![o1, o2.clone()]);
+        // `history` is the deliveries only: opens count toward no cap (language.md §12).
+        assert_eq!(store.history("a", "u").unwrap().len(), 2);
+        // Pruning removes old opens as well as old deliveries.
+        store
+            .apply(vec![Write::PruneHistory {
+                account: "a".into(),
+                user: "u".into(),
+                before: "2013-02-21T00:00:00Z"
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    .as_second(),
+            }])
+            .unwrap();
+        let records = store.records("a", "u").unwrap();
+        assert_eq!(records.deliveries, vec![d2]);
+        assert_eq!(records.opens, vec![o2]);
+        // Deleting the profile deletes its opens too.
+        store
+            .apply(vec![Write::DeleteProfile {
+                account: "a".into(),
+                id: "u".into(),
+            }])
+            .unwrap();
+        assert_eq!(store.records("a", "u").unwrap(), Records::default());
     }
 
     fn reply_write(user: &str, until: i64) -> Write {

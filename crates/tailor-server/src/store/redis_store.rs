@@ -7,7 +7,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `tailor:{A/U}:profile` | string | the profile JSON |
-//! | `tailor:{A/U}:history` | sorted set | delivery records, scored by their time; expires with the package's history window |
+//! | `tailor:{A/U}:history` | sorted set | delivery and open records, scored by their time; expires with the package's history window |
 //! | `tailor:{A/U}:reply:KEY` | string | the first reply to a delivery; expires after `dedup_ttl_secs` |
 //! | `tailor:{A/U}:lock` | string | the reader's lock across processes: a fencing token, with a TTL |
 //! | `tailor:{A}:profiles` | sorted set | the account's profile ids (counting and paging) |
@@ -28,9 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::ConnectionLike;
-use tailor_engine::Delivery;
 
-use super::{JsonMap, Store, StoreError, StoredReply, Write};
+use super::{JsonMap, Records, Store, StoreError, StoredReply, Write};
 
 /// Applies a batch: `ARGV[1]` is the index in `KEYS` of a lock that must hold the token
 /// `ARGV[2]` (0: none); then each operation is `command, key index, argument count,
@@ -437,17 +436,16 @@ impl Store for RedisStore {
         all.iter().map(|(_, json)| object(json)).collect()
     }
 
-    fn history(&self, account: &str, user: &str) -> Result<Vec<Delivery>, StoreError> {
+    fn records(&self, account: &str, user: &str) -> Result<Records, StoreError> {
         let key = format!("{}:history", reader(account, user));
         let members: Vec<String> =
             self.with(|c| redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(c))?;
-        members
-            .iter()
-            .map(|m| {
-                let json = m.split_once('|').map_or(m.as_str(), |(_, j)| j);
-                serde_json::from_str(json).map_err(failed)
-            })
-            .collect()
+        let mut out = Records::default();
+        for m in &members {
+            let json = m.split_once('|').map_or(m.as_str(), |(_, j)| j);
+            out.push(super::parse_record(json).map_err(failed)?);
+        }
+        Ok(out)
     }
 
     fn reply(
@@ -533,6 +531,24 @@ impl Store for RedisStore {
                     ));
                     // The record is needed for the package's history window after its
                     // own time; a reader who comes back later starts afresh.
+                    let keep = (*keep_secs).max(1);
+                    ops.push((key, "EXPIRE", vec![keep.to_string().into_bytes()]));
+                }
+                Write::AppendOpen {
+                    account,
+                    open,
+                    keep_secs,
+                } => {
+                    let key = format!("{}:history", reader(account, &open.user));
+                    let json = serde_json::to_string(open).map_err(failed)?;
+                    ops.push((
+                        key.clone(),
+                        "ZADD",
+                        vec![
+                            open.at.as_second().to_string().into_bytes(),
+                            self.member(&json).into_bytes(),
+                        ],
+                    ));
                     let keep = (*keep_secs).max(1);
                     ops.push((key, "EXPIRE", vec![keep.to_string().into_bytes()]));
                 }

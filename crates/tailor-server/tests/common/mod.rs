@@ -38,6 +38,8 @@ pub struct Options {
     pub budget_ms: u64,
     pub watch: bool,
     pub extra: String,
+    /// Keys added to the account's table (e.g. `track_base`).
+    pub account_extra: String,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             budget_ms: 3000,
             watch: false,
             extra: String::new(),
+            account_extra: String::new(),
         }
     }
 }
@@ -70,6 +73,7 @@ token = "{TOKEN}"
 app_id = "{APP_ID}"
 encoding_aes_key = "{AES_KEY}"
 mode = "{mode}"
+{account_extra}
 "#,
         data = data.display(),
         budget = o.budget_ms,
@@ -79,6 +83,7 @@ mode = "{mode}"
         profiles = q.join("profiles.jsonl").display(),
         catalog = q.join("catalog.jsonl").display(),
         mode = o.mode,
+        account_extra = o.account_extra,
     );
     Config::from_toml(&text, Path::new("/")).unwrap()
 }
