@@ -243,7 +243,7 @@ fn python() -> Result<String, String> {
     {
         Ok(o) if o.status.success() => Ok(python),
         Ok(o) => Err(format!(
-            "`{python}` has no wechatpy/cryptography ({}); set TAILOR_E2E_PYTHON to a python with `pip install wechatpy==1.8.18 cryptography`",
+            "`{python}` has no wechatpy/cryptography ({}); set TAILOR_E2E_PYTHON to a python with `pip install -r tests/e2e/requirements.txt`",
             String::from_utf8_lossy(&o.stderr).trim()
         )),
         Err(e) => Err(format!("`{python}` cannot run: {e}")),
