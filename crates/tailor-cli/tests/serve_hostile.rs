@@ -478,6 +478,14 @@ track_secret = "{TRACK}"
             .find(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no `{needle}` line:\n{stdout}"))
     };
+    // Account b's tracked links: where the proxy must send them, not the secret.
+    let tracked = line("tracked links:");
+    assert!(
+        tracked.contains("https://t.example.com/t/{token} -> http://")
+            && tracked.contains("/t/{token}")
+            && tracked.contains("[accounts.b] of tailor.toml"),
+        "{tracked}"
+    );
     let digest = line("/users/li-daye/digest");
     assert_eq!(sh(substitution(digest), dir.path()), ADMIN_S);
     let metrics = line("/metrics");

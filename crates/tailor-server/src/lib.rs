@@ -497,6 +497,15 @@ pub fn banner(running: &Running) -> String {
             "  WeChat URL: http://{addr}/wechat/{name}  ({} mode; token {where_})",
             format!("{:?}", account.config.mode).to_lowercase()
         );
+        if let Some(track) = &account.config.track {
+            // Where the reverse proxy must send `{track_base}/{token}`; the secret stays
+            // in the configuration.
+            let _ = writeln!(
+                out,
+                "  tracked links: {}/{{token}} -> http://{addr}/t/{{token}}  (secret {where_})",
+                track.base.trim_end_matches('/')
+            );
+        }
     }
     if let Some((name, account)) = state.accounts.iter().next() {
         let user = "li-daye";
