@@ -13,51 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::io::Write as _;
-use tailor_server::Store;
-use tailor_server::store::{JsonMap, StoreError, StoredReply, Write};
-
-/// A store that counts the write batches applied to it.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<dyn Store>,
-    applied: Arc<AtomicUsize>,
-}
-
-impl Store for Recording {
-    fn profile(&self, a: &str, id: &str) -> Result<Option<JsonMap>, StoreError> {
-        self.inner.profile(a, id)
-    }
-    fn profile_count(&self, a: &str) -> Result<u64, StoreError> {
-        self.inner.profile_count(a)
-    }
-    fn profile_ids(
-        &self,
-        a: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        self.inner.profile_ids(a, after, limit)
-    }
-    fn blocks(&self, a: &str) -> Result<Vec<JsonMap>, StoreError> {
-        self.inner.blocks(a)
-    }
-    fn history(&self, a: &str, u: &str) -> Result<Vec<tailor_engine::Delivery>, StoreError> {
-        self.inner.history(a, u)
-    }
-    fn records(&self, a: &str, u: &str) -> Result<tailor_server::store::Records, StoreError> {
-        self.inner.records(a, u)
-    }
-    fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
-        self.inner.reply(a, u, k)
-    }
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        self.inner.apply(writes)
-    }
-    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
-        self.inner.expire_replies(now, max)
-    }
-}
 
 /// One hostile request and the status it must get.
 struct Case {
@@ -307,6 +262,7 @@ async fn hostile_requests_are_refused_and_store_nothing() {
         Arc::new(Recording {
             inner,
             applied: counter,
+            failing: Arc::default(),
         })
     })
     .await;

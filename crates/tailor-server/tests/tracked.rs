@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use tailor_server::Store;
-use tailor_server::store::{JsonMap, StoreError, StoredReply, Write};
 use tailor_server::track::{TrackedItem, sign, verify};
 use tailor_wechat::Reply;
 
@@ -213,50 +211,6 @@ async fn a_block_that_left_the_catalog_still_redirects_to_the_delivered_url() {
     assert_eq!(opens(&s, "li-daye").await.len(), 1);
     let p = s.profile("li-daye").await;
     assert!(p.get("section_reads").is_none(), "{p}");
-}
-
-/// A store that counts the write batches applied to it, and fails them while `failing`.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<dyn Store>,
-    applied: Arc<AtomicUsize>,
-    failing: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Store for Recording {
-    fn profile(&self, a: &str, id: &str) -> Result<Option<JsonMap>, StoreError> {
-        self.inner.profile(a, id)
-    }
-    fn profile_count(&self, a: &str) -> Result<u64, StoreError> {
-        self.inner.profile_count(a)
-    }
-    fn profile_ids(
-        &self,
-        a: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        self.inner.profile_ids(a, after, limit)
-    }
-    fn blocks(&self, a: &str) -> Result<Vec<JsonMap>, StoreError> {
-        self.inner.blocks(a)
-    }
-    fn records(&self, a: &str, u: &str) -> Result<tailor_server::store::Records, StoreError> {
-        self.inner.records(a, u)
-    }
-    fn reply(&self, a: &str, u: &str, k: &str) -> Result<Option<StoredReply>, StoreError> {
-        self.inner.reply(a, u, k)
-    }
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Failed("the test's failing store".into()));
-        }
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        self.inner.apply(writes)
-    }
-    fn expire_replies(&self, now: i64, max: usize) -> Result<u64, StoreError> {
-        self.inner.expire_replies(now, max)
-    }
 }
 
 #[tokio::test]

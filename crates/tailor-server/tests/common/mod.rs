@@ -343,3 +343,82 @@ pub async fn stored_history(s: &Server, user: &str) -> tailor_engine::History {
             .map(|d| serde_json::from_value::<tailor_engine::Delivery>(d).unwrap()),
     )
 }
+
+/// A store that counts the write batches applied to it (`applied`) and fails them while
+/// `failing` is set: wraps the server's real store, for tests that must show that a
+/// refused request stored nothing, or what a failing store does to an answer.
+#[derive(Debug)]
+pub struct Recording {
+    pub inner: Arc<dyn tailor_server::Store>,
+    pub applied: Arc<std::sync::atomic::AtomicUsize>,
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tailor_server::Store for Recording {
+    fn profile(
+        &self,
+        a: &str,
+        id: &str,
+    ) -> Result<Option<tailor_server::store::JsonMap>, tailor_server::store::StoreError> {
+        self.inner.profile(a, id)
+    }
+    fn profile_count(&self, a: &str) -> Result<u64, tailor_server::store::StoreError> {
+        self.inner.profile_count(a)
+    }
+    fn profile_ids(
+        &self,
+        a: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, tailor_server::store::StoreError> {
+        self.inner.profile_ids(a, after, limit)
+    }
+    fn blocks(
+        &self,
+        a: &str,
+    ) -> Result<Vec<tailor_server::store::JsonMap>, tailor_server::store::StoreError> {
+        self.inner.blocks(a)
+    }
+    fn history(
+        &self,
+        a: &str,
+        u: &str,
+    ) -> Result<Vec<tailor_engine::Delivery>, tailor_server::store::StoreError> {
+        self.inner.history(a, u)
+    }
+    fn records(
+        &self,
+        a: &str,
+        u: &str,
+    ) -> Result<tailor_server::store::Records, tailor_server::store::StoreError> {
+        self.inner.records(a, u)
+    }
+    fn reply(
+        &self,
+        a: &str,
+        u: &str,
+        k: &str,
+    ) -> Result<Option<tailor_server::store::StoredReply>, tailor_server::store::StoreError> {
+        self.inner.reply(a, u, k)
+    }
+    fn apply(
+        &self,
+        writes: Vec<tailor_server::store::Write>,
+    ) -> Result<(), tailor_server::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(tailor_server::store::StoreError::Failed(
+                "the test's failing store".into(),
+            ));
+        }
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        self.inner.apply(writes)
+    }
+    fn expire_replies(
+        &self,
+        now: i64,
+        max: usize,
+    ) -> Result<u64, tailor_server::store::StoreError> {
+        self.inner.expire_replies(now, max)
+    }
+}
