@@ -8,7 +8,7 @@
 //! exactly by index — anything that calls a script, since the reference evaluator's
 //! error list depends on which blocks it looked at — takes the reference path.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use jiff::Timestamp;
@@ -23,9 +23,11 @@ use crate::outcome::Outcome;
 use crate::package::Package;
 use crate::value::Value;
 
+pub(crate) mod keys;
 pub(crate) mod picks;
 pub(crate) mod rules;
 
+use keys::{BlockKeys, Compiler, DropForm, Dropped, Env, Filter, ProfileRefs, Resolved};
 use picks::{PickAccess, SectionIndex, sort_by_keys, static_order};
 
 /// A package and a catalog, indexed for evaluation. Immutable, `Send + Sync`.
@@ -53,6 +55,12 @@ pub struct Index {
     /// several fired rules drop by the same condition (`block.topic in profile.muted`)
     /// it is evaluated once per block.
     drop_table: Vec<CExpr>,
+    /// `drop_table`, compiled against `keys`.
+    drop_forms: Vec<DropForm>,
+    /// The interned values of the block slots that drops and `where` clauses test.
+    keys: BlockKeys,
+    /// The profile values those tests read, interned once per event.
+    refs: ProfileRefs,
     /// Per event kind: some rule answers it (the fallback applies only then).
     answered: Vec<bool>,
     /// The rules' names, lent to every outcome (`fired`, items' reasons). A copy apart
@@ -65,26 +73,38 @@ pub struct Index {
 }
 
 /// Eligibility (language.md §10 step 3) for the indexed path: the time window from the index's
-/// `times` by catalog position, then the rest as the reference checks it.
+/// `times` by catalog position, not delivered recently, and no fired drop holding — by
+/// the compiled drops ([`Dropped`]), or as the reference checks them when there are none.
 struct Eligible<'e> {
     times: &'e [(i128, i128)],
     t_ns: i128,
     eligibility: &'e Eligibility<'e>,
+    dropped: Option<&'e Dropped<'e>>,
+    env: Env<'e>,
     ctx: &'e Ctx<'e>,
 }
 
 impl Eligible<'_> {
     /// The block at catalog position `p`.
     fn at(&self, p: u32, b: &Block) -> bool {
+        let recent = &self.eligibility.recent;
         self.times
             .get(p as usize)
             .is_some_and(|&(published, expires)| published <= self.t_ns && self.t_ns < expires)
-            && crate::assemble::fresh_and_kept(
-                b,
-                &self.eligibility.recent,
-                &self.eligibility.drops,
-                self.ctx,
-            )
+            && match self.dropped {
+                Some(d) => {
+                    (recent.is_empty() || !recent.contains(b.id()))
+                        && !d.block(p, b, self.ctx, &self.env)
+                }
+                None => {
+                    crate::assemble::fresh_and_kept(b, recent, &self.eligibility.drops, self.ctx)
+                }
+            }
+    }
+
+    /// Every block whose interned slot `ks` holds `id` is dropped.
+    fn dropped_key(&self, ks: usize, id: u32) -> bool {
+        self.dropped.is_some_and(|d| d.key(ks, id))
     }
 }
 
@@ -98,7 +118,7 @@ enum Plan {
     Walk {
         access: Option<PickAccess>,
         /// What of the `where` a block found through `access` must still satisfy.
-        rest: Option<CExpr>,
+        rest: Option<Filter>,
         order: Option<usize>,
     },
 }
@@ -126,22 +146,44 @@ impl Index {
     /// Index `catalog` for `package`.
     pub fn new(package: &Package, catalog: Catalog) -> Index {
         let c = package.compiled();
+        let all_picks = || {
+            c.rules
+                .iter()
+                .flat_map(|r| r.picks())
+                .chain(c.edition.fallback.iter())
+        };
+        // Intern the block slots that drops and `where` clauses test.
+        let mut slots = Vec::new();
+        keys::tested_slots(
+            c.rules
+                .iter()
+                .flat_map(|r| r.drops())
+                .chain(all_picks().filter_map(|p| p.filter.as_ref())),
+            c,
+            &mut slots,
+        );
+        let block_keys = BlockKeys::build(&catalog, &slots);
+        let mut compiler = Compiler {
+            c,
+            keys: &block_keys,
+            refs: ProfileRefs::default(),
+        };
         let sections: Vec<SectionIndex> = (0..c.edition.sections.len())
             .map(|i| {
                 let (orders, slots) = picks::needs(c, i);
                 let name = c.edition.sections.get(i).map_or("", |(n, _)| n.as_str());
-                SectionIndex::build(&catalog, name, &orders, &slots)
+                SectionIndex::build(&catalog, &block_keys, name, &orders, &slots)
             })
             .collect();
-        let access_of = |p: &CPick| {
+        let mut access_of = |p: &CPick| {
             if pick_calls_script(p) {
                 Plan::Script
             } else {
                 let (access, rest) = match &p.filter {
                     None => (None, None),
                     Some(f) => match picks::pick_access_rest(f, c) {
-                        Some((a, rest)) => (Some(a), rest),
-                        None => (None, Some(f.clone())),
+                        Some((a, rest)) => (Some(a), rest.map(|r| compiler.filter(&r))),
+                        None => (None, Some(compiler.filter(f))),
                     },
                 };
                 Plan::Walk {
@@ -155,9 +197,9 @@ impl Index {
         let access = c
             .rules
             .iter()
-            .map(|r| r.picks().map(access_of).collect())
+            .map(|r| r.picks().map(&mut access_of).collect())
             .collect();
-        let fallback_access = c.edition.fallback.iter().map(access_of).collect();
+        let fallback_access = c.edition.fallback.iter().map(&mut access_of).collect();
         // Equal drops found by their printed form, which shows every operand (constants
         // exactly, regexes by pattern).
         let mut drop_table = Vec::new();
@@ -176,7 +218,15 @@ impl Index {
                     .collect()
             })
             .collect();
+        let drop_forms = drop_table
+            .iter()
+            .map(|d| DropForm::of(compiler.filter(d)))
+            .collect();
+        let refs = compiler.refs;
         Index {
+            drop_forms,
+            keys: block_keys,
+            refs,
             capped: c.rules.iter().map(|r| r.cap.is_some()).collect(),
             drop_ids,
             drop_table,
@@ -253,12 +303,18 @@ impl Index {
     /// outcome as [`Package::assemble`] on this catalog (the one driver of language.md §10, with the
     /// index finding rules and candidates).
     pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome<'_> {
-        assemble_with(&Indexed(self), event, learning, history, &mut Quiet)
+        let finder = Indexed {
+            index: self,
+            resolved: Resolved::new(&self.refs, &self.keys, &learning.profile),
+            dropped: OnceCell::new(),
+        };
+        assemble_with(&finder, event, learning, history, &mut Quiet)
     }
 
     /// Step 4 for one pick with room, by the pick's plan.
     fn run_pick<'a, O: Observer>(
         &'a self,
+        finder: &Indexed<'a>,
         job: &PickJob<'_, 'a>,
         state: &mut State<'a>,
         obs: &mut O,
@@ -294,8 +350,11 @@ impl Index {
             times: &self.times,
             t_ns: job.eligibility.t.as_nanosecond(),
             eligibility: job.eligibility,
+            dropped: finder.dropped.get(),
+            env: finder.env(),
             ctx,
         };
+        let dropped = |ks: usize, id: u32| eligible.dropped_key(ks, id);
         let blocks = self.catalog.blocks();
         let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
         let mut taken = 0;
@@ -312,7 +371,9 @@ impl Index {
         };
         match (access, order) {
             // Matching blocks in the pick's order, merged from the posting lists.
-            (Some(a), Some(o)) => section.walk(a, o, ctx.profile, &mut |p| offer(p, state)),
+            (Some(a), Some(o)) => {
+                section.walk(a, o, ctx.profile, &dropped, &mut |p| offer(p, state));
+            }
             // The whole section, pre-sorted.
             (None, Some(o)) => {
                 for &p in section.order_at(o) {
@@ -326,7 +387,7 @@ impl Index {
                 let mut ids = Vec::new();
                 let ids = match access {
                     Some(a) => {
-                        section.lookup(a, ctx.profile, &mut ids);
+                        section.lookup(a, ctx.profile, &dropped, &mut ids);
                         &ids
                     }
                     None => &section.blocks,
@@ -345,7 +406,7 @@ impl Index {
         &self,
         ids: &[u32],
         pick: &CPick,
-        rest: Option<&CExpr>,
+        rest: Option<&Filter>,
         ctx: &Ctx<'_>,
         eligible: &Eligible<'_>,
     ) -> Vec<u32> {
@@ -353,7 +414,7 @@ impl Index {
         let mut keyed: Vec<(u32, Option<Value>)> = ids
             .iter()
             .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
-            .filter(|&(p, b)| eligible.at(p, b) && passes(b, rest, ctx))
+            .filter(|&(p, b)| eligible.at(p, b) && passes(p, b, rest, ctx, eligible))
             .map(|(p, b)| (p, crate::assemble::order_key(b, &pick.order, ctx)))
             .collect();
         sort_by_keys(&mut keyed, crate::assemble::descending(&pick.order));
@@ -364,11 +425,27 @@ impl Index {
 /// The index as the driver's finder: fired rules from the rule index, candidates from
 /// the pick indexes. It tells the observer nothing but what the reference path it falls
 /// back to tells; explanations scan (`Package::explain`).
-struct Indexed<'a>(&'a Index);
+struct Indexed<'a> {
+    index: &'a Index,
+    /// The profile's values that compiled tests read, interned.
+    resolved: Resolved,
+    /// The fired drops, compiled (set by `drops`, before any pick runs; unset when a
+    /// fired drop calls a script).
+    dropped: OnceCell<Dropped<'a>>,
+}
+
+impl Indexed<'_> {
+    fn env(&self) -> Env<'_> {
+        Env {
+            keys: &self.index.keys,
+            resolved: &self.resolved,
+        }
+    }
+}
 
 impl<'a> Finder<'a> for Indexed<'a> {
     fn package(&self) -> &'a Package {
-        &self.0.package
+        &self.index.package
     }
 
     fn fired<O: Observer>(
@@ -378,7 +455,7 @@ impl<'a> Finder<'a> for Indexed<'a> {
         past: &[Delivery],
         _obs: &mut O,
     ) -> Vec<u32> {
-        let ix = self.0;
+        let ix = self.index;
         let rules = &ix.package.compiled().rules;
         let t = ctx.event.at;
         // The index's matches (in evaluation order) that are under their cap. A rule's
@@ -395,11 +472,11 @@ impl<'a> Finder<'a> for Indexed<'a> {
     }
 
     fn name(&self, rule: u32) -> &'a str {
-        self.0.names.get(rule as usize).map_or("", |n| &**n)
+        self.index.names.get(rule as usize).map_or("", |n| &**n)
     }
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
-        let ix = self.0;
+        let ix = self.index;
         let script_drops = fired
             .iter()
             .any(|&i| ix.script_drops.get(i as usize).copied().unwrap_or(true));
@@ -419,19 +496,23 @@ impl<'a> Finder<'a> for Indexed<'a> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        // The driver's list stays whole (a pick that takes the reference path reads it);
+        // the indexed picks read the compiled drops.
         let drops = ids
             .iter()
             .filter_map(|&d| ix.drop_table.get(d as usize))
             .collect();
+        let forms = ids.iter().filter_map(|&d| ix.drop_forms.get(d as usize));
+        let _ = self.dropped.set(Dropped::new(forms, &self.env()));
         (drops, false)
     }
 
     fn answered(&self, kind: EventKind) -> bool {
-        self.0.answered.get(kind as usize) == Some(&true)
+        self.index.answered.get(kind as usize) == Some(&true)
     }
 
     fn run_pick<O: Observer>(&self, job: &PickJob<'_, 'a>, state: &mut State<'a>, obs: &mut O) {
-        self.0.run_pick(job, state, obs);
+        self.index.run_pick(self, job, state, obs);
     }
 }
 
@@ -440,19 +521,22 @@ impl<'a> Finder<'a> for Indexed<'a> {
 fn takes(
     p: u32,
     b: &Block,
-    rest: Option<&CExpr>,
+    rest: Option<&Filter>,
     ctx: &Ctx<'_>,
     eligible: &Eligible<'_>,
     state: &State,
 ) -> bool {
-    !state.has(b) && eligible.at(p, b) && passes(b, rest, ctx)
+    !state.has(b) && eligible.at(p, b) && passes(p, b, rest, ctx, eligible)
 }
 
-fn passes(b: &Block, rest: Option<&CExpr>, ctx: &Ctx<'_>) -> bool {
-    match rest {
-        None => true,
-        Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
-    }
+fn passes(
+    p: u32,
+    b: &Block,
+    rest: Option<&Filter>,
+    ctx: &Ctx<'_>,
+    eligible: &Eligible<'_>,
+) -> bool {
+    rest.is_none_or(|w| w.holds(p, b, ctx, &eligible.env))
 }
 
 #[cfg(test)]
