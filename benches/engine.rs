@@ -2,10 +2,13 @@
 //! parse + check + compile of `rules/qianjiang`, and one digest for each of its readers;
 //! and of the goal workload of the performance issue: one digest at 10k rules and 100k
 //! blocks on the indexed path (cycling over 2,000 generated readers), and compiling 10k
-//! rules. `benches/scale.rs` reports the same workload's p50/p99 event by event.
+//! rules. `benches/scale.rs` reports the same workload's p50/p99 event by event. And the
+//! broad-audience shape of issue 20 (`tailor_workload::Audience::Broad`, a reader fires
+//! ~11% of the rules): one indexed digest at 1k and at 10k rules with 50k blocks, and the
+//! reference's digest at 1k.
 //!
 //! `cargo bench --bench engine`; `cargo test --benches` runs each once as a smoke test
-//! (the generated workload at 200 rules and 500 blocks there, to stay fast in debug).
+//! (the generated workloads at 200 rules and 500 blocks there, to stay fast in debug).
 //! Measured with the `tailor` binary's allocator (mimalloc).
 
 // Test and bench code: panicking on broken input is the right failure.
@@ -127,5 +130,55 @@ fn goal(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, compile, digest, goal);
+/// The broad shape: one indexed digest (cycling over 2,000 readers) at 1k and 10k rules
+/// with 50k blocks, and the reference's at 1k (at 10k one reference digest takes tens of
+/// milliseconds: `benches/scale.rs` reports it).
+fn broad(c: &mut Criterion) {
+    use tailor_workload::{self as workload, Audience};
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[200] };
+    let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
+    let history = History::default();
+    for &rules in sizes {
+        let shape = workload::Shape {
+            rules,
+            blocks: if full { 50_000 } else { 500 },
+            profiles: if full { 2_000 } else { 50 },
+            seed: 1,
+        };
+        let w = Audience::Broad
+            .load(&shape)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let profiles = w.profiles;
+        let index = tailor_engine::Index::new(&w.package, w.catalog);
+        let mut group = c.benchmark_group(format!(
+            "broad/{}_rules_{}_blocks",
+            shape.rules, shape.blocks
+        ));
+        let mut i = 0;
+        group.bench_function("indexed_digest", |b| {
+            b.iter(|| {
+                i = (i + 1) % profiles.len();
+                black_box(index.evaluate(black_box(&event), &profiles[i], &history))
+            })
+        });
+        if rules <= 1_000 {
+            group.sample_size(10);
+            group.bench_function("reference_digest", |b| {
+                b.iter(|| {
+                    i = (i + 1) % profiles.len();
+                    black_box(w.package.evaluate(
+                        black_box(&event),
+                        &profiles[i],
+                        index.catalog(),
+                        &history,
+                    ))
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, compile, digest, goal, broad);
 criterion_main!(benches);

@@ -1,12 +1,20 @@
 //! Scale harness: cost per event as rules and blocks grow, indexed vs reference, compile
 //! time, and threads. Per-event latencies are timed one by one to report p50/p99.
 //!
-//! `cargo bench --bench scale` runs the full matrix (several minutes) and prints a
-//! Markdown table; under `cargo test --benches` (no `--bench` argument) it runs one tiny
-//! configuration as a smoke test. `-- --threads` runs the threads table alone;
-//! `-- --only 10000x100000 [--events N]` runs one row (for
-//! profiling; under `valgrind --tool=callgrind --toggle-collect='*Index*evaluate*'` it
-//! counts the instructions of the indexed evaluator alone).
+//! Both shapes of the workload generator (`tailor_workload::Audience`) are reported: the
+//! narrow one (a reader fires 41–69 rules at every rule count) and the broad one (a reader
+//! fires ~11% of the rules: ~117 at 1k rules, ~1,100 at 10k), each row with the rules
+//! fired per event and the mean cost per fired rule.
+//!
+//! `cargo bench --bench scale` runs the full matrix (a few minutes) and prints Markdown
+//! tables; under `cargo test --benches` (no `--bench` argument) it runs one tiny
+//! configuration of each shape as a smoke test. `-- --audience narrow|broad` (or
+//! `SCALE_AUDIENCE=narrow|broad`) runs one shape's tables only (default both; the threads
+//! table is the narrow shape's). `-- --threads` runs the threads table alone;
+//! `-- --only 10000x100000 [--events N] [--reference N]` runs one row of the narrow shape, or
+//! of the broad one with `--audience broad` (for profiling; under
+//! `valgrind --tool=callgrind --toggle-collect='*Index*evaluate*'` it counts the
+//! instructions of the indexed evaluator alone).
 //!
 //! It measures with the allocator the `tailor` binary uses (mimalloc).
 
@@ -23,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
-use tailor_workload::{self as workload, Shape};
+use tailor_workload::{self as workload, Audience, Shape};
 
 /// The `tailor` binary's allocator, so that these figures are the binary's.
 #[global_allocator]
@@ -37,8 +45,8 @@ struct Loaded {
     index_s: f64,
 }
 
-fn load(shape: Shape) -> Loaded {
-    let w = workload::load(&shape).unwrap_or_else(|e| panic!("{e}"));
+fn load(audience: Audience, shape: Shape) -> Loaded {
+    let w = audience.load(&shape).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
     let index = Index::new(&w.package, w.catalog);
     let index_s = t.elapsed().as_secs_f64();
@@ -80,8 +88,8 @@ fn measure(n: usize, profiles: &[Profile], f: &dyn Fn(&Profile)) -> Lat {
     }
 }
 
-fn row(shape: Shape, events: usize, reference_events: usize) {
-    let l = load(shape);
+fn row(audience: Audience, shape: Shape, events: usize, reference_events: usize) {
+    let l = load(audience, shape);
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let h = History::default();
     let fast = measure(events, &l.profiles, &|p| {
@@ -108,7 +116,8 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
         None => ("—".into(), "—".into()),
     };
     println!(
-        "| {:>7} | {:>7} | {:>6.1} | {:>5.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} |",
+        "| {:>6} | {:>7} | {:>7} | {:>6.1} | {:>5.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9} | {:>6} | {:>7.2} | {:>6.2} | {:>6.3} |",
+        audience.name(),
         shape.rules,
         shape.blocks,
         per(fired),
@@ -119,7 +128,8 @@ fn row(shape: Shape, events: usize, reference_events: usize) {
         rp50,
         ratio,
         l.compile_s,
-        l.index_s
+        l.index_s,
+        fast.mean / per(fired).max(1.0),
     );
 }
 
@@ -166,7 +176,7 @@ fn arithmetic(i: usize) {
 }
 
 fn threads(shape: Shape, events: usize, rounds: usize) {
-    let l = load(shape);
+    let l = load(Audience::Narrow, shape);
     let event = Event::new(EventKind::Enter, workload::AT.parse().expect("time"));
     let h = History::default();
     // What `tailor batch` gives its second worker: a copy of the derived indexes, the
@@ -234,11 +244,27 @@ fn threads(shape: Shape, events: usize, rounds: usize) {
     }
 }
 
+/// The value after `flag` among the arguments, else the environment variable `env`.
+fn option(args: &[String], flag: &str, env: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var(env).ok())
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let header = "| rules | blocks | fired/event | items/event | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    let args: Vec<String> = std::env::args().collect();
+    // `--audience narrow|broad` or SCALE_AUDIENCE: one shape; default both.
+    let chosen: Option<Audience> = option(&args, "--audience", "SCALE_AUDIENCE")
+        .map(|a| a.parse().unwrap_or_else(|e| panic!("{e}")));
+    let audiences: Vec<Audience> = match chosen {
+        Some(a) => vec![a],
+        None => Audience::ALL.to_vec(),
+    };
+    let header = "| audience | rules | blocks | fired/event | items/event | indexed p50 µs | p99 µs | mean µs | reference p50 µs | speed-up (mean) | compile s | index s | mean µs per fired rule |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
     if !full {
-        // The smoke test: one tiny row and one round of the threads table.
+        // The smoke test: one tiny row of each shape and one round of the threads table.
         let tiny = Shape {
             rules: 200,
             blocks: 500,
@@ -246,34 +272,38 @@ fn main() {
             seed: 1,
         };
         println!("{header}");
-        row(tiny, 200, 50);
+        for &audience in &audiences {
+            row(audience, tiny, 200, 50);
+        }
         threads(tiny, 200, 1);
         return;
     }
     // `cargo bench --bench scale -- --only 10000x100000`: one row, for profiling.
-    let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
     {
         let (rules, blocks) = only.split_once('x').expect("--only RULESxBLOCKS");
-        // `--events N` (default 20,000): fewer for a run under callgrind.
-        let events = args
-            .iter()
-            .position(|a| a == "--events")
-            .and_then(|i| args.get(i + 1))
-            .map_or(20_000, |n| n.parse().expect("--events N"));
+        // `--events N` (default 20,000): fewer for a run under callgrind; `--reference N`
+        // (default 0) events of the reference evaluator too.
+        let number = |flag: &str, default: usize| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .map_or(default, |n| n.parse().expect("a number"))
+        };
         println!("{header}");
         row(
+            chosen.unwrap_or(Audience::Narrow),
             Shape {
                 rules: rules.parse().expect("rules"),
                 blocks: blocks.parse().expect("blocks"),
                 profiles: 2_000,
                 seed: 1,
             },
-            events,
-            0,
+            number("--events", 20_000),
+            number("--reference", 0),
         );
         return;
     }
@@ -281,6 +311,33 @@ fn main() {
     let threads_only = args.iter().any(|a| a == "--threads");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("machine: {cores} cores; release build; one event = learn + assemble for one profile");
+    if audiences.contains(&Audience::Narrow) {
+        narrow(header, threads_only);
+    }
+    if audiences.contains(&Audience::Broad) && !threads_only {
+        // The broad shape at the sizes of issue 20 (50k blocks). Fewer events at 10k
+        // rules, where an event costs milliseconds, to keep the run within minutes.
+        println!(
+            "\n### Broad audiences: cost per event as rules grow (50k blocks; a reader fires ~11% of the rules)\n\n{header}"
+        );
+        for (rules, events, reference) in [(1_000, 5_000, 200), (10_000, 2_000, 50)] {
+            row(
+                Audience::Broad,
+                Shape {
+                    rules,
+                    blocks: 50_000,
+                    profiles: 2_000,
+                    seed: 1,
+                },
+                events,
+                reference,
+            );
+        }
+    }
+}
+
+/// The narrow shape's tables (and the threads table), as before the broad shape.
+fn narrow(header: &str, threads_only: bool) {
     let rules_rows: &[usize] = if threads_only {
         &[]
     } else {
@@ -291,10 +348,11 @@ fn main() {
     } else {
         &[1_000, 10_000, 100_000]
     };
-    println!("\n### Cost per event as rules grow (10k blocks)\n\n{header}");
+    println!("\n### Narrow audiences: cost per event as rules grow (10k blocks)\n\n{header}");
     for &rules in rules_rows {
         let reference = if rules <= 10_000 { 300 } else { 50 };
         row(
+            Audience::Narrow,
             Shape {
                 rules,
                 blocks: 10_000,
@@ -305,9 +363,10 @@ fn main() {
             reference,
         );
     }
-    println!("\n### Cost per event as blocks grow (10k rules)\n\n{header}");
+    println!("\n### Narrow audiences: cost per event as blocks grow (10k rules)\n\n{header}");
     for &blocks in blocks_rows {
         row(
+            Audience::Narrow,
             Shape {
                 rules: 10_000,
                 blocks,

@@ -3,21 +3,42 @@
 //! outside, with `tailor batch` (BENCHMARKS.md, "From outside").
 //!
 //! ```text
-//! cargo run --release --example workload -- DIR [RULES [BLOCKS [PROFILES [SEED]]]]
+//! cargo run --release --example workload -- [--audience narrow|broad] DIR [RULES [BLOCKS [PROFILES [SEED]]]]
 //! ```
 //!
-//! Defaults: 10,000 rules, 100,000 blocks, 100,000 profiles, seed 1. The event time the
+//! Defaults: the narrow shape, 10,000 rules, 100,000 blocks, 100,000 profiles, seed 1.
+//! `--audience broad` writes the broad-audience shape (`tailor_workload::broad`: a reader
+//! fires ~11% of the rules), e.g. `-- --audience broad /tmp/wb 10000 50000 2000`, to
+//! compare `tailor batch --threads 1` with `--engine reference` on it. The event time the
 //! workload is made for is `tailor_workload::AT`; pass it to `tailor batch --at`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tailor_workload::{self as workload, Shape};
+use tailor_workload::{self as workload, Audience, Shape};
+
+const USAGE: &str =
+    "usage: workload [--audience narrow|broad] DIR [RULES [BLOCKS [PROFILES [SEED]]]]";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut audience = Audience::Narrow;
+    if let Some(i) = args.iter().position(|a| a == "--audience") {
+        let Some(name) = args.get(i + 1) else {
+            eprintln!("{USAGE}");
+            return ExitCode::FAILURE;
+        };
+        audience = match name.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("workload: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        args.drain(i..i + 2);
+    }
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: workload DIR [RULES [BLOCKS [PROFILES [SEED]]]]");
+        eprintln!("{USAGE}");
         return ExitCode::FAILURE;
     };
     let number = |i: usize, default: usize| -> Result<usize, String> {
@@ -42,9 +63,9 @@ fn main() -> ExitCode {
         }
     };
     let files = [
-        ("w.rules", workload::package(&shape)),
-        ("catalog.jsonl", workload::catalog(&shape)),
-        ("profiles.jsonl", workload::profiles(&shape)),
+        ("w.rules", audience.package(&shape)),
+        ("catalog.jsonl", audience.catalog(&shape)),
+        ("profiles.jsonl", audience.profiles(&shape)),
     ];
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("workload: cannot create {}: {e}", dir.display());
@@ -58,7 +79,7 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{}: {} rules, {} blocks, {} profiles (seed {}); event time {}",
+        "{}: {audience} audiences, {} rules, {} blocks, {} profiles (seed {}); event time {}",
         dir.display(),
         shape.rules,
         shape.blocks,

@@ -4,10 +4,20 @@
 //! same rules for every profile measured, and reporting per-event latencies and their
 //! ratios. Tailor's full digest (learn + match + assemble) is reported beside them.
 //!
+//! Both shapes of the workload generator (`tailor_workload::Audience`) are measured: the
+//! narrow one at 1k, 10k and 100k rules with 10k blocks (a reader matches 41–69 rules at
+//! every size), and the broad one at 1k and 10k rules with 50k blocks (a reader matches
+//! ~11% of the rules). The broad shape's `when`s and segments use only the constructs the
+//! narrow one does (equality, `in` lists and sets, `intersects`, map thresholds, age
+//! comparisons, segments, `and`, `or`, `not`), so every peer expresses all of its rules;
+//! what it adds — many fired drops and block filters — lies in assembly, which only
+//! Tailor's full digest column covers (the peers match rules, they do not assemble).
+//!
 //! `cargo bench --manifest-path crates/tailor-peers/Cargo.toml --bench peers` runs the full
-//! matrix (about 6 minutes on 2 cores) and prints Markdown tables; `PEERS_ONLY=10000` limits it to one size. Under
-//! `cargo test --benches` (no `--bench` argument) it runs a tiny configuration and the
-//! missing-value cases as a smoke test of the agreement check.
+//! matrix (several minutes on 2 cores) and prints Markdown tables; `PEERS_ONLY=10000`
+//! limits it to one size, `PEERS_AUDIENCE=narrow` or `broad` to one shape (default both).
+//! Under `cargo test --benches` (no `--bench` argument) it runs a tiny configuration of
+//! each shape and the missing-value cases as a smoke test of the agreement check.
 //!
 //! The peers are translated from the compiled package (`tailor_engine::ir::CExpr`), not
 //! from the generator's text: `peers/rhai.rs` and `peers/zen.rs`. An expression they do not
@@ -33,7 +43,7 @@ use rhai_peer::{Flavour, RhaiPeer};
 use tailor_engine::ir::CExpr;
 use tailor_engine::{Event, EventKind, History, Index, Package, Profile};
 use tailor_lang::SourceMap;
-use tailor_workload::{self as workload, Shape};
+use tailor_workload::{self as workload, Audience, Shape};
 use zen_peer::ZenPeer;
 
 fn unsupported(e: &CExpr) -> ! {
@@ -240,11 +250,11 @@ fn run(src: String, profiles_text: &str, catalog_text: &str, counts: &Counts) ->
     }
 }
 
-fn workload_row(shape: Shape, counts: &Counts) -> Row {
+fn workload_row(audience: Audience, shape: Shape, counts: &Counts) -> Row {
     run(
-        workload::package(&shape),
-        &workload::profiles(&shape),
-        &workload::catalog(&shape),
+        audience.package(&shape),
+        &audience.profiles(&shape),
+        &audience.catalog(&shape),
         counts,
     )
 }
@@ -366,23 +376,30 @@ fn main() {
         edge.rules, edge.profiles, edge.matches
     );
 
+    let audiences: Vec<Audience> = match std::env::var("PEERS_AUDIENCE") {
+        Ok(a) => vec![a.parse().unwrap_or_else(|e| panic!("PEERS_AUDIENCE: {e}"))],
+        Err(_) => Audience::ALL.to_vec(),
+    };
     if !full {
-        let r = workload_row(
-            Shape {
-                rules: 200,
-                blocks: 500,
-                profiles: 100,
-                seed: 1,
-            },
-            &Counts {
-                fast: 200,
-                slow: 100,
-            },
-        );
-        println!("\n{HEADER}");
-        print_row(&r);
-        println!("\n{BUILD_HEADER}");
-        print_build(&r);
+        for &audience in &audiences {
+            let r = workload_row(
+                audience,
+                Shape {
+                    rules: 200,
+                    blocks: 500,
+                    profiles: 100,
+                    seed: 1,
+                },
+                &Counts {
+                    fast: 200,
+                    slow: 100,
+                },
+            );
+            println!("\n{audience} audiences\n\n{HEADER}");
+            print_row(&r);
+            println!("\n{BUILD_HEADER}");
+            print_build(&r);
+        }
         return;
     }
 
@@ -391,33 +408,64 @@ fn main() {
         "\nmachine: {cores} cores; release build; one event = rule matching for one profile (`enter`, no learning, no caps); \
          every peer's matches checked equal for every profile"
     );
-    let mut rows = Vec::new();
-    // rhai and zen measure every profile up to 10k rules; at 100k rules the first 300
-    // (each of their events costs tens of milliseconds there).
     let only: Option<usize> = std::env::var("PEERS_ONLY")
         .ok()
         .map(|v| v.parse().expect("PEERS_ONLY=RULES"));
-    for (rules, slow) in [(1_000, 2_000), (10_000, 2_000), (100_000, 300)] {
-        if only.is_some_and(|o| o != rules) {
+    for audience in audiences {
+        // Narrow: rhai and zen measure every profile up to 10k rules; at 100k rules the
+        // first 300 (each of their events costs tens of milliseconds there). Broad: the
+        // sizes of issue 20, 50k blocks; at 10k rules a full digest costs about a
+        // millisecond, so 5,000 events there (matching and digest alike).
+        let (blocks, sizes): (usize, &[(usize, usize, usize)]) = match audience {
+            Audience::Narrow => (
+                10_000,
+                &[
+                    (1_000, 20_000, 2_000),
+                    (10_000, 20_000, 2_000),
+                    (100_000, 20_000, 300),
+                ],
+            ),
+            Audience::Broad => (50_000, &[(1_000, 20_000, 2_000), (10_000, 5_000, 2_000)]),
+        };
+        let mut rows = Vec::new();
+        for &(rules, fast, slow) in sizes {
+            if only.is_some_and(|o| o != rules) {
+                continue;
+            }
+            let shape = Shape {
+                rules,
+                blocks,
+                profiles: 2_000,
+                seed: 1,
+            };
+            let t = Instant::now();
+            let r = workload_row(audience, shape, &Counts { fast, slow });
+            eprintln!(
+                "{audience}, {rules} rules: {:.0} s",
+                t.elapsed().as_secs_f64()
+            );
+            rows.push(r);
+        }
+        if rows.is_empty() {
             continue;
         }
-        let shape = Shape {
-            rules,
-            blocks: 10_000,
-            profiles: 2_000,
-            seed: 1,
-        };
-        let t = Instant::now();
-        let r = workload_row(shape, &Counts { fast: 20_000, slow });
-        eprintln!("{rules} rules: {:.0} s", t.elapsed().as_secs_f64());
-        rows.push(r);
-    }
-    println!("\n### Rule matching per event (10k blocks, 2,000 profiles)\n\n{HEADER}");
-    for r in &rows {
-        print_row(r);
-    }
-    println!("\n### Building each peer, and what the agreement check covered\n\n{BUILD_HEADER}");
-    for r in &rows {
-        print_build(r);
+        println!(
+            "\n### {} audiences: rule matching per event ({}k blocks, 2,000 profiles)\n\n{HEADER}",
+            if audience == Audience::Narrow {
+                "Narrow"
+            } else {
+                "Broad"
+            },
+            blocks / 1_000
+        );
+        for r in &rows {
+            print_row(r);
+        }
+        println!(
+            "\n### {audience} audiences: building each peer, and what the agreement check covered\n\n{BUILD_HEADER}"
+        );
+        for r in &rows {
+            print_build(r);
+        }
     }
 }
