@@ -49,8 +49,10 @@ pub struct Index {
     script_drops: Vec<bool>,
     /// Per rule: it has a cap (its deliveries must be counted before it fires).
     capped: Vec<bool>,
-    /// Per rule: its drops, as indexes into `drop_table`, where equal drops are one.
-    drop_ids: Vec<Vec<u32>>,
+    /// Per rule: its drops, as the range of `drop_ids` that holds their indexes into
+    /// `drop_table`, where equal drops are one.
+    rule_drops: Vec<(u32, u32)>,
+    drop_ids: Vec<u32>,
     /// The package's distinct drops. A drop without script calls is pure, so when
     /// several fired rules drop by the same condition (`block.topic in profile.muted`)
     /// it is evaluated once per block.
@@ -204,18 +206,19 @@ impl Index {
         // exactly, regexes by pattern).
         let mut drop_table = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
-        let drop_ids = c
+        let mut drop_ids = Vec::new();
+        let rule_drops = c
             .rules
             .iter()
             .map(|r| {
-                r.drops()
-                    .map(|d| {
-                        *seen.entry(format!("{d:?}")).or_insert_with(|| {
-                            drop_table.push(d.clone());
-                            u32::try_from(drop_table.len() - 1).unwrap_or(u32::MAX)
-                        })
-                    })
-                    .collect()
+                let start = u32::try_from(drop_ids.len()).unwrap_or(u32::MAX);
+                for d in r.drops() {
+                    drop_ids.push(*seen.entry(format!("{d:?}")).or_insert_with(|| {
+                        drop_table.push(d.clone());
+                        u32::try_from(drop_table.len() - 1).unwrap_or(u32::MAX)
+                    }));
+                }
+                (start, u32::try_from(drop_ids.len()).unwrap_or(u32::MAX))
             })
             .collect();
         let drop_forms = drop_table
@@ -228,6 +231,7 @@ impl Index {
             keys: block_keys,
             refs,
             capped: c.rules.iter().map(|r| r.cap.is_some()).collect(),
+            rule_drops,
             drop_ids,
             drop_table,
             rules: rules::RuleIndex::build(c),
@@ -488,14 +492,26 @@ impl<'a> Finder<'a> for Indexed<'a> {
                 crate::assemble::fired_drops(fired.iter().filter_map(|&i| rules.get(i as usize)));
             return (drops, true);
         }
-        let mut ids: Vec<u32> = fired
-            .iter()
-            .filter_map(|&i| ix.drop_ids.get(i as usize))
-            .flatten()
-            .copied()
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+        // Each distinct drop once, in table order.
+        let mut seen = vec![0u64; ix.drop_table.len().div_ceil(64)];
+        for &i in fired {
+            let Some(&(start, end)) = ix.rule_drops.get(i as usize) else {
+                continue;
+            };
+            for &d in ix.drop_ids.get(start as usize..end as usize).unwrap_or(&[]) {
+                if let Some(w) = seen.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+        }
+        let mut ids = Vec::new();
+        for (w, &word) in seen.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                ids.push(u32::try_from(w * 64).unwrap_or(u32::MAX) + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
         // The driver's list stays whole (a pick that takes the reference path reads it);
         // the indexed picks read the compiled drops.
         let drops = ids

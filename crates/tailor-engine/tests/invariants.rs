@@ -108,7 +108,7 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 21] = [
+const WHENS: [&str; 23] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
@@ -132,6 +132,9 @@ const WHENS: [&str; 21] = [
     "profile.age <= 40 and 25 < profile.age and \"t0\" in profile.interests",
     "50 > profile.age and profile.city == \"r1\" or 35 >= profile.age and \"t3\" in profile.interests",
     "profile.reads[\"t1\"] <= 3 and \"t3\" in profile.interests and 20 != profile.age",
+    // A bool field as the only indexable conjunct: found through the flag's list.
+    "profile.vip or profile.age < 18",
+    "young and profile.vip and not (profile.city == \"r0\")",
 ];
 const WHERES: [&str; 16] = [
     "",

@@ -175,13 +175,18 @@ enum Access {
     Above { slot: usize, threshold: f64 },
     /// The profile's number in `slot` is below (or at) `threshold`.
     Below { slot: usize, threshold: f64 },
+    /// The profile's bool in `slot` is `true` (`profile.vip` as a condition).
+    True(usize),
 }
 
 impl Access {
     /// Whether the index answers the predicate exactly (a hit means it holds), so that
     /// it need not be evaluated again. Ranges and map entries are over-approximations.
     fn exact(&self) -> bool {
-        matches!(self, Access::SetHas(..) | Access::Equal(..))
+        matches!(
+            self,
+            Access::SetHas(..) | Access::Equal(..) | Access::True(_)
+        )
     }
 }
 
@@ -353,6 +358,8 @@ pub(crate) struct KindIndex {
     above: HashMap<usize, Vec<(f64, Entry)>>,
     /// Per slot: (threshold, entry), sorted by threshold descending.
     below: HashMap<usize, Vec<(f64, Entry)>>,
+    /// `profile.FLAG` (a bool field as a condition): by the field's slot.
+    truthy: Vec<(usize, Vec<Entry>)>,
     pub(crate) indexed: usize,
 }
 
@@ -360,6 +367,8 @@ pub(crate) struct KindIndex {
 #[derive(Debug, Clone)]
 pub(crate) struct RuleIndex {
     kinds: Vec<KindIndex>,
+    /// How many rules the package has (the size of the matched set of an event).
+    rules: usize,
     /// Every conjunction's remainder, back to back.
     atoms: Vec<Atom>,
 }
@@ -444,6 +453,10 @@ fn access(e: &CExpr, c: &Compiled) -> Option<Access> {
     if let CExpr::Exists(inner) = e {
         return map_entry(inner).map(|(s, k)| Access::MapKey(s, k));
     }
+    // A bool field as a condition holds when it is `true`.
+    if let CExpr::Profile(s) = e {
+        return (profile_type(c, *s)? == Type::Bool).then_some(Access::True(*s));
+    }
     let CExpr::Binary(op, a, b) = e else {
         return None;
     };
@@ -521,10 +534,12 @@ fn exact_keys(a: &Access) -> Option<(usize, &[Key])> {
 /// package tests least (see [`KeyUse`]); then the first — and the conjunction's
 /// remainder under it.
 fn best_access(conj: &[&CExpr], c: &Compiled, uses: &KeyUse) -> Option<(Access, Vec<CExpr>)> {
+    // A flag is exact but often common: after memberships and equalities.
     let rank = |a: &Access| match a {
         Access::SetHas(..) | Access::Equal(..) => 0,
-        Access::MapKey(..) => 1,
-        Access::Above { .. } | Access::Below { .. } => 2,
+        Access::True(_) => 1,
+        Access::MapKey(..) => 2,
+        Access::Above { .. } | Access::Below { .. } => 3,
     };
     let weight = |a: &Access| {
         exact_keys(a).map_or(0, |(slot, keys)| {
@@ -621,16 +636,22 @@ impl RuleIndex {
                 v.sort_by(|a, b| b.0.total_cmp(&a.0));
             }
         }
-        RuleIndex { kinds, atoms }
+        RuleIndex {
+            kinds,
+            rules: c.rules.len(),
+            atoms,
+        }
     }
 
     /// The rules of this event kind whose `when` holds for the profile, as sorted rule
     /// indexes (evaluation order). Each candidate conjunction — every one that can hold
     /// is on a posting list the profile reaches — has its remainder evaluated with
-    /// `holds` where it is found; no candidate list is built or sorted. A rule reached
-    /// twice (two conjunctions, or an `intersects` list the profile meets twice) is
-    /// evaluated twice, which is harmless: remainders call no scripts, so evaluating
-    /// them has no effect but the answer.
+    /// `holds` where it is found, unless its rule has matched already (two
+    /// conjunctions, or an `intersects` list the profile meets twice); no candidate list
+    /// is built. Matched rules are marked in a bitset over rule indexes, which are
+    /// numbered in evaluation order when the package is compiled: reading it out gives
+    /// them sorted, without comparing names or sorting, however many fire. Remainders
+    /// call no scripts, so evaluating them has no effect but the answer.
     pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
@@ -642,13 +663,21 @@ impl RuleIndex {
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
+        let mut matched = vec![0u64; self.rules.div_ceil(64)];
         let mut check = |e: &Entry| {
+            let Some(word) = matched.get_mut(e.rule as usize / 64) else {
+                return;
+            };
+            let bit = 1u64 << (e.rule % 64);
+            if *word & bit != 0 {
+                return;
+            }
             let remainder = self
                 .atoms
                 .get(e.start as usize..e.end as usize)
                 .unwrap_or(&[]);
             if remainder.iter().all(|a| a.holds(profile, holds)) {
-                out.push(e.rule);
+                *word |= bit;
             }
         };
         k.always.iter().for_each(&mut check);
@@ -687,8 +716,20 @@ impl RuleIndex {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        for (slot, list) in &k.truthy {
+            if matches!(profile.get(*slot), Some(Value::Bool(true))) {
+                list.iter().for_each(&mut check);
+            }
+        }
+        // The marked rules, in evaluation order.
+        for (w, &word) in matched.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let r = u32::try_from(w * 64).unwrap_or(u32::MAX) + bits.trailing_zeros();
+                out.push(r);
+                bits &= bits - 1;
+            }
+        }
     }
 
     pub(crate) fn always_checked(&self) -> usize {
@@ -730,6 +771,20 @@ impl KindIndex {
             }
             Access::Below { slot, threshold } => {
                 self.below.entry(*slot).or_default().push((*threshold, r));
+            }
+            Access::True(slot) => {
+                let at = match self.truthy.iter().position(|(s, _)| s == slot) {
+                    Some(at) => at,
+                    None => {
+                        self.truthy.push((*slot, Vec::new()));
+                        self.truthy.len() - 1
+                    }
+                };
+                if let Some((_, list)) = self.truthy.get_mut(at)
+                    && list.last() != Some(&r)
+                {
+                    list.push(r);
+                }
             }
         }
     }
