@@ -45,10 +45,13 @@ pub struct Index {
     /// Per rule (evaluation order), per pick: how it is run.
     access: Vec<Vec<Plan>>,
     fallback_access: Vec<Plan>,
-    /// Some fired rule's drop calls a script: picks then take the reference path.
-    script_drops: Vec<bool>,
-    /// Per rule: it has a cap (its deliveries must be counted before it fires).
-    capped: Vec<bool>,
+    /// The rules (a bitset by index) with a drop that calls a script: when one fires,
+    /// picks take the reference path.
+    script_drops: Vec<u64>,
+    /// The rules with a drop (a bitset).
+    dropping: Vec<u64>,
+    /// The rules with a cap (a bitset): their deliveries must be counted before they fire.
+    capped: Vec<u64>,
     /// Per rule: its drops, as the range of `drop_ids` that holds their indexes into
     /// `drop_table`, where equal drops are one.
     rule_drops: Vec<(u32, u32)>,
@@ -226,11 +229,13 @@ impl Index {
             .map(|d| DropForm::of(compiler.filter(d)))
             .collect();
         let refs = compiler.refs;
+        let n = c.rules.len();
         Index {
+            dropping: rules::bitset(n, c.rules.iter().map(|r| r.drops().next().is_some())),
             drop_forms,
             keys: block_keys,
             refs,
-            capped: c.rules.iter().map(|r| r.cap.is_some()).collect(),
+            capped: rules::bitset(n, c.rules.iter().map(|r| r.cap.is_some())),
             rule_drops,
             drop_ids,
             drop_table,
@@ -238,11 +243,7 @@ impl Index {
             sections,
             access,
             fallback_access,
-            script_drops: c
-                .rules
-                .iter()
-                .map(|r| r.drops().any(calls_script))
-                .collect(),
+            script_drops: rules::bitset(n, c.rules.iter().map(|r| r.drops().any(calls_script))),
             answered: tailor_lang::ast::EventKind::ALL
                 .iter()
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
@@ -281,20 +282,19 @@ impl Index {
     pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
         let errors = RefCell::new(Vec::new());
         let ctx = self.package.context(event, profile, &errors);
-        self.matching(&ctx)
-            .into_iter()
-            .map(|r| r as usize)
-            .collect()
+        let mut matched = Vec::new();
+        self.matching(&ctx, &mut matched);
+        let mut out = Vec::new();
+        rules::each_one(&matched, None, &mut |r| out.push(r as usize));
+        out
     }
 
-    /// The rules (indexes, evaluation order) that answer the event and whose `when`
-    /// holds, found through the rule index.
-    fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
-        let mut matched = Vec::with_capacity(64);
+    /// The rules that answer the event and whose `when` holds, found through the rule
+    /// index: a bitset by rule index (evaluation order).
+    fn matching(&self, ctx: &Ctx<'_>, matched: &mut Vec<u64>) {
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
-            .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
-        matched
+            .matching(ctx.event.kind, ctx.profile, &holds, matched);
     }
 
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
@@ -310,6 +310,7 @@ impl Index {
         let finder = Indexed {
             index: self,
             resolved: Resolved::new(&self.refs, &self.keys, &learning.profile),
+            fired: RefCell::new(Vec::new()),
             dropped: OnceCell::new(),
         };
         assemble_with(&finder, event, learning, history, &mut Quiet)
@@ -433,6 +434,8 @@ struct Indexed<'a> {
     index: &'a Index,
     /// The profile's values that compiled tests read, interned.
     resolved: Resolved,
+    /// The fired rules as a bitset by rule index (set by `fired`).
+    fired: RefCell<Vec<u64>>,
     /// The fired drops, compiled (set by `drops`, before any pick runs; unset when a
     /// fired drop calls a script).
     dropped: OnceCell<Dropped<'a>>,
@@ -465,13 +468,24 @@ impl<'a> Finder<'a> for Indexed<'a> {
         // The index's matches (in evaluation order) that are under their cap. A rule's
         // `CRule` is read only when it has a cap or its picks run: most matched rules of
         // a large package are neither, and each would be a cache miss.
-        let mut fired = ix.matching(ctx);
-        fired.retain(|&r| {
-            !ix.capped.get(r as usize).copied().unwrap_or(true)
-                || rules
-                    .get(r as usize)
-                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+        let mut bits = self.fired.borrow_mut();
+        ix.matching(ctx, &mut bits);
+        let mut over = Vec::new();
+        rules::each_one(&bits, Some(&ix.capped), &mut |r| {
+            if !rules
+                .get(r as usize)
+                .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+            {
+                over.push(r);
+            }
         });
+        for r in over {
+            if let Some(w) = bits.get_mut(r as usize / 64) {
+                *w &= !(1 << (r % 64));
+            }
+        }
+        let mut fired = Vec::new();
+        rules::each_one(&bits, None, &mut |r| fired.push(r));
         fired
     }
 
@@ -481,9 +495,20 @@ impl<'a> Finder<'a> for Indexed<'a> {
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
         let ix = self.index;
-        let script_drops = fired
-            .iter()
-            .any(|&i| ix.script_drops.get(i as usize).copied().unwrap_or(true));
+        // The fired rules with drops, from the bitset `fired` left (the same rules as
+        // `fired`, which is read only if there is none).
+        let bits = self.fired.borrow();
+        let mut with_drops = Vec::new();
+        if bits.is_empty() {
+            with_drops.extend_from_slice(fired);
+        } else {
+            rules::each_one(&bits, Some(&ix.dropping), &mut |r| with_drops.push(r));
+        }
+        let mut script_drops = false;
+        for &r in &with_drops {
+            let word = ix.script_drops.get(r as usize / 64).copied().unwrap_or(0);
+            script_drops |= word & (1 << (r % 64)) != 0;
+        }
         // The reference's list when a drop calls a script (its failures are reported per
         // call); otherwise each distinct drop once.
         if script_drops {
@@ -494,7 +519,7 @@ impl<'a> Finder<'a> for Indexed<'a> {
         }
         // Each distinct drop once, in table order.
         let mut seen = vec![0u64; ix.drop_table.len().div_ceil(64)];
-        for &i in fired {
+        for &i in &with_drops {
             let Some(&(start, end)) = ix.rule_drops.get(i as usize) else {
                 continue;
             };

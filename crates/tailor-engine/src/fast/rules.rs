@@ -159,6 +159,31 @@ impl<V> SlotMaps<V> {
     }
 }
 
+/// A set of rules (or drops) by index, as a bitset.
+pub(crate) fn bitset(n: usize, members: impl Iterator<Item = bool>) -> Vec<u64> {
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    for (i, m) in members.enumerate() {
+        if m && let Some(w) = bits.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    bits
+}
+
+/// The members of a bitset, ascending; with `mask`, of the intersection.
+pub(crate) fn each_one(bits: &[u64], mask: Option<&[u64]>, f: &mut dyn FnMut(u32)) {
+    for (w, &word) in bits.iter().enumerate() {
+        let mut b = match mask {
+            Some(m) => word & m.get(w).copied().unwrap_or(0),
+            None => word,
+        };
+        while b != 0 {
+            f(u32::try_from(w * 64).unwrap_or(u32::MAX) + b.trailing_zeros());
+            b &= b - 1;
+        }
+    }
+}
+
 /// The most conjunctions a rule may have before it is checked for every event.
 const MAX_DISJUNCTS: usize = 32;
 
@@ -657,13 +682,13 @@ impl RuleIndex {
         kind: tailor_lang::ast::EventKind,
         profile: &Profile,
         holds: &dyn Fn(&CExpr) -> bool,
-        out: &mut Vec<u32>,
+        matched: &mut Vec<u64>,
     ) {
-        out.clear();
+        matched.clear();
+        matched.resize(self.rules.div_ceil(64), 0);
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
-        let mut matched = vec![0u64; self.rules.div_ceil(64)];
         let mut check = |e: &Entry| {
             let Some(word) = matched.get_mut(e.rule as usize / 64) else {
                 return;
@@ -719,15 +744,6 @@ impl RuleIndex {
         for (slot, list) in &k.truthy {
             if matches!(profile.get(*slot), Some(Value::Bool(true))) {
                 list.iter().for_each(&mut check);
-            }
-        }
-        // The marked rules, in evaluation order.
-        for (w, &word) in matched.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let r = u32::try_from(w * 64).unwrap_or(u32::MAX) + bits.trailing_zeros();
-                out.push(r);
-                bits &= bits - 1;
             }
         }
     }
