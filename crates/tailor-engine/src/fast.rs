@@ -484,7 +484,8 @@ impl<'a> Finder<'a> for Indexed<'a> {
                 *w &= !(1 << (r % 64));
             }
         }
-        let mut fired = Vec::new();
+        let count: u32 = bits.iter().map(|w| w.count_ones()).sum();
+        let mut fired = Vec::with_capacity(count as usize);
         rules::each_one(&bits, None, &mut |r| fired.push(r));
         fired
     }

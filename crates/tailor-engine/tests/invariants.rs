@@ -108,7 +108,7 @@ struct Spec {
     rules: Vec<Rule>,
 }
 
-const WHENS: [&str; 23] = [
+const WHENS: [&str; 27] = [
     "",
     "profile.age >= 30",
     "\"t1\" in profile.interests",
@@ -135,6 +135,12 @@ const WHENS: [&str; 23] = [
     // A bool field as the only indexable conjunct: found through the flag's list.
     "profile.vip or profile.age < 18",
     "young and profile.vip and not (profile.city == \"r0\")",
+    // Memberships, lists and `intersects` left in a remainder (under `not`, never an
+    // access predicate): compared by interned ids.
+    "\"t2\" in profile.interests and not (profile.interests intersects [\"t0\", \"t1\"])",
+    "profile.age >= 20 and not (profile.city in [\"r0\", \"c2\"]) and not (\"t3\" in profile.interests)",
+    "profile.reads[\"t0\"] >= 1 and not ([\"t1\", \"t3\"] intersects profile.interests)",
+    "young and profile.city in [\"r1\", \"x\"] and profile.interests intersects [\"t2\", \"t3\"]",
 ];
 const WHERES: [&str; 16] = [
     "",

@@ -235,8 +235,19 @@ enum Atom {
     /// (`profile.age >= 30`; `30 <= profile.age` is turned around), compared as `i64`s
     /// when the operand is an int, as `Compare` otherwise.
     IntCmp(BinaryOp, Operand, i64),
-    /// `"k" in profile.SET` with a string constant (kept as a `Value::Str`).
+    /// `"k" in profile.SET` with a string constant (kept as a `Value::Str`), when the
+    /// set is not a `set<string>` field (those are [`Atom::SetHasId`]).
     SetHas(usize, Value),
+    /// `profile.FIELD == "k"` (the constant on either side) with a string field, by
+    /// interned id.
+    StrEq(usize, u32),
+    /// `profile.FIELD in ["a", "b"]` with a string field and a list of strings.
+    StrIn(usize, Box<[u32]>),
+    /// `"k" in profile.SET` with a `set<string>` field.
+    SetHasId(usize, u32),
+    /// `profile.SET intersects ["a", "b"]` (either side) with a `set<string>` field and
+    /// a list of strings.
+    SetMeets(usize, Box<[u32]>),
     /// `profile.FIELD exists`
     Exists(Operand),
     /// A bool field, as a condition: it holds when it is `true`.
@@ -249,37 +260,184 @@ enum Atom {
 #[derive(Debug, Clone)]
 enum Operand {
     Profile(usize),
-    /// `profile.MAP["key"]`
-    Entry(usize, std::sync::Arc<str>),
+    /// `profile.MAP["key"]`, the key interned.
+    Entry(usize, u32),
     Const(Value),
 }
 
-impl Operand {
-    fn of(e: &CExpr) -> Option<Operand> {
-        match e {
-            CExpr::Profile(s) => Some(Operand::Profile(*s)),
-            CExpr::Const(v) => Some(Operand::Const(v.clone())),
-            other => map_entry(other).map(|(s, k)| Operand::Entry(s, k)),
+/// The strings that rule atoms compare profile values with (constants, map keys),
+/// interned when the index is built; a profile's values are interned once per event
+/// ([`Resolver`]), so that an atom compares integers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Strings {
+    ids: KeyMap<u32>,
+    n: u32,
+}
+
+impl Strings {
+    fn id(&mut self, s: &std::sync::Arc<str>) -> u32 {
+        if let Some(&id) = self.ids.get_str(s) {
+            return id;
+        }
+        let id = self.n;
+        *self.ids.entry(Key::Str(s.clone())) = id;
+        self.n += 1;
+        id
+    }
+
+    /// The ids of a list of strings (`None` if an element is not a string).
+    fn list(&mut self, v: &Value) -> Option<Box<[u32]>> {
+        match v {
+            Value::List(items) => items
+                .iter()
+                .map(|x| match x {
+                    Value::Str(s) => Some(self.id(s)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+/// A profile slot's value as the atoms of one event read it, interned on first use.
+#[derive(Debug)]
+enum Interned<'p> {
+    /// Missing (or of another kind than the atoms expect).
+    Missing,
+    /// A string: its id, `None` when no atom's constant equals it.
+    Str(Option<u32>),
+    /// A set of strings: the ids of its elements that are some atom's constant, sorted.
+    Set(Vec<u32>),
+    /// A map: its entries whose key is some atom's, by key id.
+    Map(Vec<(u32, &'p Value)>),
+}
+
+/// The profile of one event, its slots interned as atoms ask for them.
+pub(crate) struct Resolver<'p> {
+    strings: &'p Strings,
+    profile: &'p Profile,
+    slots: Vec<Option<Interned<'p>>>,
+}
+
+impl<'p> Resolver<'p> {
+    fn new(strings: &'p Strings, profile: &'p Profile) -> Resolver<'p> {
+        Resolver {
+            strings,
+            profile,
+            slots: Vec::new(),
         }
     }
 
-    fn get<'a>(&'a self, profile: &'a Profile) -> Option<&'a Value> {
+    fn slot(&mut self, slot: usize) -> &Interned<'p> {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        let (strings, profile) = (self.strings, self.profile);
+        let entry = self.slots.get_mut(slot);
+        match entry {
+            Some(e) => e.get_or_insert_with(|| match profile.get(slot) {
+                Some(Value::Str(s)) => Interned::Str(strings.ids.get_str(s).copied()),
+                Some(Value::StrSet(set)) => {
+                    let mut ids: Vec<u32> = set
+                        .iter()
+                        .filter_map(|x| strings.ids.get_str(x).copied())
+                        .collect();
+                    ids.sort_unstable();
+                    Interned::Set(ids)
+                }
+                Some(Value::Map(m)) => Interned::Map(
+                    m.iter()
+                        .filter_map(|(k, v)| strings.ids.get_str(k).map(|&id| (id, v)))
+                        .collect(),
+                ),
+                _ => Interned::Missing,
+            }),
+            None => &Interned::Missing,
+        }
+    }
+
+    fn str_id(&mut self, slot: usize) -> Option<Option<u32>> {
+        match self.slot(slot) {
+            Interned::Str(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, slot: usize) -> Option<&[u32]> {
+        match self.slot(slot) {
+            Interned::Set(ids) => Some(ids),
+            _ => None,
+        }
+    }
+
+    fn entry(&mut self, slot: usize, key: u32) -> Option<&'p Value> {
+        match self.slot(slot) {
+            Interned::Map(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+}
+
+impl Operand {
+    fn of(e: &CExpr, c: &Compiled, strings: &mut Strings) -> Option<Operand> {
+        match e {
+            CExpr::Profile(s) => Some(Operand::Profile(*s)),
+            CExpr::Const(v) => Some(Operand::Const(v.clone())),
+            other => map_entry(other).map(|(s, k)| Operand::Entry(s, strings.id(&k))),
+        }
+        .filter(|o| match o {
+            // A map entry is read through the resolver, which interns maps only.
+            Operand::Entry(s, _) => matches!(
+                profile_type(c, *s),
+                Some(Type::MapInt | Type::MapFloat | Type::MapString)
+            ),
+            _ => true,
+        })
+    }
+
+    fn get<'a>(&'a self, r: &mut Resolver<'a>) -> Option<&'a Value> {
         match self {
-            Operand::Profile(s) => profile.get(*s),
-            Operand::Entry(s, k) => match profile.get(*s) {
-                Some(Value::Map(m)) => m.get(k),
-                _ => None,
-            },
+            Operand::Profile(s) => r.profile.get(*s),
+            Operand::Entry(s, k) => r.entry(*s, *k),
             Operand::Const(v) => Some(v),
         }
     }
 }
 
 impl Atom {
-    fn compile(e: &CExpr) -> Atom {
+    fn compile(e: &CExpr, c: &Compiled, strings: &mut Strings) -> Atom {
+        let ty = |s: usize| profile_type(c, s);
         match e {
             CExpr::Binary(op, a, b) => {
                 use BinaryOp::*;
+                match (op, &**a, &**b) {
+                    (Eq, CExpr::Profile(s), CExpr::Const(Value::Str(k)))
+                    | (Eq, CExpr::Const(Value::Str(k)), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::String) =>
+                    {
+                        return Atom::StrEq(*s, strings.id(k));
+                    }
+                    (In, CExpr::Profile(s), CExpr::Const(l)) if ty(*s) == Some(Type::String) => {
+                        if let Some(ids) = strings.list(l) {
+                            return Atom::StrIn(*s, ids);
+                        }
+                    }
+                    (In, CExpr::Const(Value::Str(k)), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::SetString) =>
+                    {
+                        return Atom::SetHasId(*s, strings.id(k));
+                    }
+                    (Intersects, CExpr::Profile(s), CExpr::Const(l))
+                    | (Intersects, CExpr::Const(l), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::SetString) =>
+                    {
+                        if let Some(ids) = strings.list(l) {
+                            return Atom::SetMeets(*s, ids);
+                        }
+                    }
+                    _ => {}
+                }
                 match (op, &**a, &**b) {
                     (In, CExpr::Const(k @ Value::Str(_)), CExpr::Profile(s)) => {
                         return Atom::SetHas(*s, k.clone());
@@ -287,7 +445,7 @@ impl Atom {
                     (Eq | Ne | Lt | Le | Gt | Ge, x, CExpr::Const(Value::Int(k)))
                         if !matches!(x, CExpr::Const(_)) =>
                     {
-                        if let Some(x) = Operand::of(x) {
+                        if let Some(x) = Operand::of(x, c, strings) {
                             return Atom::IntCmp(*op, x, *k);
                         }
                     }
@@ -301,23 +459,24 @@ impl Atom {
                             Ge => Le,
                             other => *other,
                         };
-                        if let Some(y) = Operand::of(y) {
+                        if let Some(y) = Operand::of(y, c, strings) {
                             return Atom::IntCmp(flipped, y, *k);
                         }
                     }
                     _ => {}
                 }
-                if let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b)) {
+                if let (Some(x), Some(y)) = (Operand::of(a, c, strings), Operand::of(b, c, strings))
+                {
                     return Atom::Compare(*op, x, y);
                 }
             }
             CExpr::Exists(a) => {
-                if let Some(x) = Operand::of(a) {
+                if let Some(x) = Operand::of(a, c, strings) {
                     return Atom::Exists(x);
                 }
             }
             CExpr::Profile(s) => return Atom::Field(*s),
-            CExpr::Not(a) => match Atom::compile(a) {
+            CExpr::Not(a) => match Atom::compile(a, c, strings) {
                 Atom::Expr(_) => {}
                 inner => return Atom::Not(Box::new(inner)),
             },
@@ -326,13 +485,21 @@ impl Atom {
         Atom::Expr(e.clone())
     }
 
-    fn holds(&self, profile: &Profile, holds: &dyn Fn(&CExpr) -> bool) -> bool {
+    fn holds<'a>(&'a self, r: &mut Resolver<'a>, holds: &dyn Fn(&CExpr) -> bool) -> bool {
+        let profile = r.profile;
         match self {
-            Atom::Compare(op, a, b) => matches!(
-                crate::eval::binary_ref(*op, a.get(profile), b.get(profile)),
-                Some(Value::Bool(true))
-            ),
-            Atom::IntCmp(op, a, k) => match a.get(profile) {
+            Atom::Compare(op, a, b) => {
+                let x = a.get(r);
+                let y = b.get(r);
+                matches!(crate::eval::binary_ref(*op, x, y), Some(Value::Bool(true)))
+            }
+            Atom::StrEq(s, k) => r.str_id(*s) == Some(Some(*k)),
+            Atom::StrIn(s, ids) => r.str_id(*s).flatten().is_some_and(|id| ids.contains(&id)),
+            Atom::SetHasId(s, k) => r.set(*s).is_some_and(|set| set.binary_search(k).is_ok()),
+            Atom::SetMeets(s, ids) => r
+                .set(*s)
+                .is_some_and(|set| ids.iter().any(|k| set.binary_search(k).is_ok())),
+            Atom::IntCmp(op, a, k) => match a.get(r) {
                 // Missing: every comparison is false.
                 None => false,
                 Some(Value::Int(x)) => {
@@ -360,9 +527,9 @@ impl Atom {
                     Some(Value::Bool(true))
                 ),
             },
-            Atom::Exists(a) => a.get(profile).is_some(),
+            Atom::Exists(a) => a.get(r).is_some(),
             Atom::Field(s) => matches!(profile.get(*s), Some(Value::Bool(true))),
-            Atom::Not(a) => !a.holds(profile, holds),
+            Atom::Not(a) => !a.holds(r, holds),
             Atom::Expr(e) => holds(e),
         }
     }
@@ -396,6 +563,8 @@ pub(crate) struct RuleIndex {
     rules: usize,
     /// Every conjunction's remainder, back to back.
     atoms: Vec<Atom>,
+    /// The strings the atoms compare with, interned.
+    strings: Strings,
 }
 
 fn has_script(e: &CExpr, c: &Compiled, depth: usize) -> bool {
@@ -594,9 +763,10 @@ impl RuleIndex {
             .map(|_| KindIndex::default())
             .collect();
         let mut atoms = Vec::new();
+        let mut strings = Strings::default();
         let mut entry = |rule: u32, remainder: &[CExpr]| {
             let start = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
-            atoms.extend(remainder.iter().map(Atom::compile));
+            atoms.extend(remainder.iter().map(|e| Atom::compile(e, c, &mut strings)));
             let end = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
             Entry { rule, start, end }
         };
@@ -665,6 +835,7 @@ impl RuleIndex {
             kinds,
             rules: c.rules.len(),
             atoms,
+            strings,
         }
     }
 
@@ -689,6 +860,7 @@ impl RuleIndex {
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
+        let mut r = Resolver::new(&self.strings, profile);
         let mut check = |e: &Entry| {
             let Some(word) = matched.get_mut(e.rule as usize / 64) else {
                 return;
@@ -701,7 +873,7 @@ impl RuleIndex {
                 .atoms
                 .get(e.start as usize..e.end as usize)
                 .unwrap_or(&[]);
-            if remainder.iter().all(|a| a.holds(profile, holds)) {
+            if remainder.iter().all(|a| a.holds(&mut r, holds)) {
                 *word |= bit;
             }
         };
