@@ -4,9 +4,12 @@
 //! `indexed_evaluator_equals_reference`).
 //!
 //! An [`Index`] is built once per package and catalog version: rule indexes per event
-//! kind ([`rules`]) and per-section pick indexes ([`picks`]). Work that cannot be done
-//! exactly by index — anything that calls a script, since the reference evaluator's
-//! error list depends on which blocks it looked at — takes the reference path.
+//! kind (`rules`), per-section pick indexes (`picks`), and the block values that drops
+//! and `where` clauses test, interned, with those conditions compiled to tests on the
+//! ids (`keys`) — so that a reader who fires many rules costs little per rule. Work that
+//! cannot be done exactly by index — anything that calls a script, since the reference
+//! evaluator's error list depends on which blocks it looked at — takes the reference
+//! path.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -637,6 +640,74 @@ mod tests {
         }
         // 29, 30 and 31 each satisfy some but not all of the twelve; missing none.
         assert_eq!(matched, 18);
+    }
+
+    /// Drops and `where` remainders made of exact tests are compiled to tests on
+    /// interned ids (the broad workload's cost depends on it); the rest stays an
+    /// expression for the interpreter.
+    #[test]
+    fn drops_and_remainders_compile_to_tests() {
+        let src = "profile {\n city: string\n interests: set<string>\n}\n\
+                   content {\n region: string\n score: float\n}\n\
+                   edition e { sections { s 3 } }\n\
+                   rule a {\n drop where \"t0\" in block.tags\n }\n\
+                   rule b {\n drop where block.region == profile.city or block.tags intersects [\"t1\"]\n }\n\
+                   rule c {\n drop where \"t0\" in block.tags and block.score > 0.5\n }\n\
+                   rule d {\n pick 1 from s where \"t0\" in block.tags and not (block.region in profile.interests)\n }\n";
+        let pkg = Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let block = |id: &str, region: &str| {
+            format!(
+                "{{\"id\": \"{id}\", \"section\": \"s\", \"title\": \"x\", \"published\": \"2024-01-01T00:00:00Z\", \"tags\": [\"t0\", \"t1\"], \"region\": \"{region}\"}}\n"
+            )
+        };
+        let mut sm = tailor_lang::SourceMap::new();
+        let catalog = pkg
+            .parse_catalog(
+                &mut sm,
+                "c",
+                &format!("{}{}", block("b1", "r0"), block("b2", "r1")),
+            )
+            .expect("catalog");
+        let index = Index::new(&pkg, catalog);
+        let forms: Vec<String> = index
+            .drop_forms
+            .iter()
+            .map(|f| {
+                let d = format!("{f:?}");
+                d.split('(').next().unwrap_or("").to_owned()
+                    + if d.contains("Expr(") {
+                        " with Expr"
+                    } else {
+                        ""
+                    }
+            })
+            .collect();
+        assert_eq!(
+            forms,
+            ["Tests", "Tests", "Filter with Expr"],
+            "{:?}",
+            index.drop_forms
+        );
+        match &index.access[3][0] {
+            Plan::Walk {
+                rest: Some(rest), ..
+            } => assert!(matches!(rest, Filter::Not(t) if matches!(**t, Filter::Test(_)))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A rule whose only indexable conjunct is a bool flag is found through the flag's
+    /// list, not checked for every event.
+    #[test]
+    fn a_bool_flag_is_an_access_predicate() {
+        let src = "profile {\n vip: bool\n age: int\n}\ncontent {\n region: string\n}\n\
+                   edition e { sections { s 3 } }\n\
+                   segment loyal = profile.vip or profile.age > 60\n\
+                   rule a {\n when loyal\n pick 1 from s\n }\n\
+                   rule b {\n when profile.vip and not (profile.age > 30)\n pick 1 from s\n }\n";
+        let pkg = Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let stats = Index::new(&pkg, Catalog::default()).stats();
+        assert_eq!((stats.rules_indexed, stats.rules_always_checked), (2, 0));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! over-approximates it (ranges, map entries). A conjunction whose access predicate is
 //! exact and alone (`"taiwan" in profile.interests`) matches by lookup, with nothing
 //! evaluated. `when` is two-valued (`and`/`or` over `holds`, missing is false), so a rule
-//! fires exactly when one of its conjunctions holds, and `fired` stays exact.
+//! fires exactly when one of its conjunctions holds, and `fired` stays exact: matched
+//! rules are marked in a bitset by rule number (evaluation order) and read out in order.
+//! Remainders compare interned ids where they test strings ([`Strings`], [`Resolver`]).
 //!
 //! Rules that cannot be indexed (no access predicate in some conjunction, too many
 //! conjunctions, or script calls, whose failures must be reported exactly as the
