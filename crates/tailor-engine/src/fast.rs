@@ -285,19 +285,20 @@ impl Index {
     pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
         let errors = RefCell::new(Vec::new());
         let ctx = self.package.context(event, profile, &errors);
-        let mut matched = Vec::new();
-        self.matching(&ctx, &mut matched);
-        let mut out = Vec::new();
-        rules::each_one(&matched, None, &mut |r| out.push(r as usize));
-        out
+        self.matching(&ctx)
+            .into_iter()
+            .map(|r| r as usize)
+            .collect()
     }
 
-    /// The rules that answer the event and whose `when` holds, found through the rule
-    /// index: a bitset by rule index (evaluation order).
-    fn matching(&self, ctx: &Ctx<'_>, matched: &mut Vec<u64>) {
+    /// The rules (indexes, evaluation order) that answer the event and whose `when`
+    /// holds, found through the rule index.
+    fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
+        let mut matched = Vec::with_capacity(64);
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
-            .matching(ctx.event.kind, ctx.profile, &holds, matched);
+            .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
+        matched
     }
 
     /// Evaluate one event: the same outcome as [`Package::evaluate`] on this catalog.
@@ -313,7 +314,6 @@ impl Index {
         let finder = Indexed {
             index: self,
             resolved: Resolved::new(&self.refs, &self.keys, &learning.profile),
-            fired: RefCell::new(Vec::new()),
             dropped: OnceCell::new(),
         };
         assemble_with(&finder, event, learning, history, &mut Quiet)
@@ -437,8 +437,6 @@ struct Indexed<'a> {
     index: &'a Index,
     /// The profile's values that compiled tests read, interned.
     resolved: Resolved,
-    /// The fired rules as a bitset by rule index (set by `fired`).
-    fired: RefCell<Vec<u64>>,
     /// The fired drops, compiled (set by `drops`, before any pick runs; unset when a
     /// fired drop calls a script).
     dropped: OnceCell<Dropped<'a>>,
@@ -471,25 +469,13 @@ impl<'a> Finder<'a> for Indexed<'a> {
         // The index's matches (in evaluation order) that are under their cap. A rule's
         // `CRule` is read only when it has a cap or its picks run: most matched rules of
         // a large package are neither, and each would be a cache miss.
-        let mut bits = self.fired.borrow_mut();
-        ix.matching(ctx, &mut bits);
-        let mut over = Vec::new();
-        rules::each_one(&bits, Some(&ix.capped), &mut |r| {
-            if !rules
-                .get(r as usize)
-                .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
-            {
-                over.push(r);
-            }
+        let mut fired = ix.matching(ctx);
+        fired.retain(|&r| {
+            !rules::has(&ix.capped, r)
+                || rules
+                    .get(r as usize)
+                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
         });
-        for r in over {
-            if let Some(w) = bits.get_mut(r as usize / 64) {
-                *w &= !(1 << (r % 64));
-            }
-        }
-        let count: u32 = bits.iter().map(|w| w.count_ones()).sum();
-        let mut fired = Vec::with_capacity(count as usize);
-        rules::each_one(&bits, None, &mut |r| fired.push(r));
         fired
     }
 
@@ -499,20 +485,13 @@ impl<'a> Finder<'a> for Indexed<'a> {
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
         let ix = self.index;
-        // The fired rules with drops, from the bitset `fired` left (the same rules as
-        // `fired`, which is read only if there is none).
-        let bits = self.fired.borrow();
-        let mut with_drops = Vec::new();
-        if bits.is_empty() {
-            with_drops.extend_from_slice(fired);
-        } else {
-            rules::each_one(&bits, Some(&ix.dropping), &mut |r| with_drops.push(r));
-        }
-        let mut script_drops = false;
-        for &r in &with_drops {
-            let word = ix.script_drops.get(r as usize / 64).copied().unwrap_or(0);
-            script_drops |= word & (1 << (r % 64)) != 0;
-        }
+        // The fired rules with drops (a bit test each: most rules have none).
+        let with_drops: Vec<u32> = fired
+            .iter()
+            .copied()
+            .filter(|&r| rules::has(&ix.dropping, r))
+            .collect();
+        let script_drops = with_drops.iter().any(|&r| rules::has(&ix.script_drops, r));
         // The reference's list when a drop calls a script (its failures are reported per
         // call); otherwise each distinct drop once.
         if script_drops {
@@ -694,6 +673,43 @@ mod tests {
             } => assert!(matches!(rest, Filter::Not(t) if matches!(**t, Filter::Test(_)))),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// In a large package a reader who matches few rules gets them sorted as numbers,
+    /// one who matches many read out of the bitset: both in evaluation order, each rule
+    /// once (some are reached through two conjunctions).
+    #[test]
+    fn few_and_many_matches_come_in_evaluation_order() {
+        let mut src = String::from(
+            "profile {\n interests: set<string>\n}\ncontent {\n region: string\n}\n\
+             edition e { sections { s 3 } }\n",
+        );
+        for i in 0..2000 {
+            src.push_str(&format!(
+                "rule r{i:04} {{\n priority {}\n when \"t{}\" in profile.interests or \"x{i}\" in profile.interests or \"y{i}\" in profile.interests or \"all\" in profile.interests\n pick 1 from s\n}}\n",
+                i % 7,
+                i % 50,
+            ));
+        }
+        let pkg = Package::from_sources(vec![("t.rules".into(), src)]).expect("package");
+        // Rule 5 is reached twice by the first reader.
+        let lines = "{\"id\": \"few\", \"interests\": [\"x5\", \"y5\", \"x1999\", \"x0\"]}\n\
+                     {\"id\": \"some\", \"interests\": [\"t3\", \"x3\"]}\n\
+                     {\"id\": \"all\", \"interests\": [\"all\", \"x7\"]}\n";
+        let mut sm = tailor_lang::SourceMap::new();
+        let profiles = pkg.parse_profiles(&mut sm, "p", lines).expect("profiles");
+        let index = Index::new(&pkg, Catalog::default());
+        let at = "2024-05-01T08:00:00+08:00".parse().expect("time");
+        let event = Event::new(crate::EventKind::Enter, at);
+        let counts: Vec<usize> = profiles
+            .iter()
+            .map(|p| {
+                let want = pkg.matching_rules(&event, p);
+                assert_eq!(index.matching_rules(&event, p), want, "profile {}", p.id());
+                want.len()
+            })
+            .collect();
+        assert_eq!(counts, [3, 40, 2000]);
     }
 
     /// A rule whose only indexable conjunct is a bool flag is found through the flag's

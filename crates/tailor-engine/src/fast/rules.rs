@@ -161,6 +161,12 @@ impl<V> SlotMaps<V> {
     }
 }
 
+/// Whether `i` is in a bitset.
+pub(crate) fn has(bits: &[u64], i: u32) -> bool {
+    bits.get(i as usize / 64)
+        .is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
 /// A set of rules (or drops) by index, as a bitset.
 pub(crate) fn bitset(n: usize, members: impl Iterator<Item = bool>) -> Vec<u64> {
     let mut bits = vec![0u64; n.div_ceil(64)];
@@ -172,13 +178,10 @@ pub(crate) fn bitset(n: usize, members: impl Iterator<Item = bool>) -> Vec<u64> 
     bits
 }
 
-/// The members of a bitset, ascending; with `mask`, of the intersection.
-pub(crate) fn each_one(bits: &[u64], mask: Option<&[u64]>, f: &mut dyn FnMut(u32)) {
+/// The members of a bitset, ascending.
+fn each_one(bits: &[u64], f: &mut dyn FnMut(u32)) {
     for (w, &word) in bits.iter().enumerate() {
-        let mut b = match mask {
-            Some(m) => word & m.get(w).copied().unwrap_or(0),
-            None => word,
-        };
+        let mut b = word;
         while b != 0 {
             f(u32::try_from(w * 64).unwrap_or(u32::MAX) + b.trailing_zeros());
             b &= b - 1;
@@ -333,7 +336,9 @@ impl<'p> Resolver<'p> {
 
     fn slot(&mut self, slot: usize) -> &Interned<'p> {
         if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
+            // Once per event: every slot of the profile.
+            let n = (slot + 1).max(self.profile.values.len());
+            self.slots.resize_with(n, || None);
         }
         let (strings, profile) = (self.strings, self.profile);
         let entry = self.slots.get_mut(slot);
@@ -848,17 +853,18 @@ impl RuleIndex {
     /// conjunctions, or an `intersects` list the profile meets twice); no candidate list
     /// is built. Matched rules are marked in a bitset over rule indexes, which are
     /// numbered in evaluation order when the package is compiled: reading it out gives
-    /// them sorted, without comparing names or sorting, however many fire. Remainders
-    /// call no scripts, so evaluating them has no effect but the answer.
+    /// them sorted without comparing names, however many fire (a few are sorted as
+    /// numbers instead, cheaper than reading a large package's bitset). Remainders call
+    /// no scripts, so evaluating them has no effect but the answer.
     pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
         profile: &Profile,
         holds: &dyn Fn(&CExpr) -> bool,
-        matched: &mut Vec<u64>,
+        out: &mut Vec<u32>,
     ) {
-        matched.clear();
-        matched.resize(self.rules.div_ceil(64), 0);
+        out.clear();
+        let mut matched = vec![0u64; self.rules.div_ceil(64)];
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
@@ -877,6 +883,7 @@ impl RuleIndex {
                 .unwrap_or(&[]);
             if remainder.iter().all(|a| a.holds(&mut r, holds)) {
                 *word |= bit;
+                out.push(e.rule);
             }
         };
         k.always.iter().for_each(&mut check);
@@ -919,6 +926,13 @@ impl RuleIndex {
             if matches!(profile.get(*slot), Some(Value::Bool(true))) {
                 list.iter().for_each(&mut check);
             }
+        }
+        // In evaluation order: many read out of the bitset, few sorted.
+        if out.len().saturating_mul(8) > matched.len() {
+            out.clear();
+            each_one(&matched, &mut |r| out.push(r));
+        } else {
+            out.sort_unstable();
         }
     }
 
