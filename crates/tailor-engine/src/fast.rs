@@ -32,6 +32,7 @@ pub(crate) mod rules;
 
 use keys::{BlockKeys, Compiler, DropForm, Dropped, Env, Filter, ProfileRefs, Resolved};
 use picks::{PickAccess, SectionIndex, sort_by_keys, static_order};
+use rules::RuleSet;
 
 /// A package and a catalog, indexed for evaluation. Immutable, `Send + Sync`.
 ///
@@ -285,7 +286,7 @@ impl Index {
     pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
         let errors = RefCell::new(Vec::new());
         let ctx = self.package.context(event, profile, &errors);
-        self.matching(&ctx)
+        self.matching(&ctx, &mut RuleSet::default())
             .into_iter()
             .map(|r| r as usize)
             .collect()
@@ -293,11 +294,12 @@ impl Index {
 
     /// The rules (indexes, evaluation order) that answer the event and whose `when`
     /// holds, found through the rule index.
-    fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
-        let mut matched = Vec::with_capacity(64);
+    fn matching(&self, ctx: &Ctx<'_>, set: &mut RuleSet) -> Vec<u32> {
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
-            .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
+            .matching(ctx.event.kind, ctx.profile, &holds, set);
+        let mut matched = Vec::with_capacity(64);
+        set.each(None, |r| matched.push(r));
         matched
     }
 
@@ -314,6 +316,7 @@ impl Index {
         let finder = Indexed {
             index: self,
             resolved: Resolved::new(&self.refs, &self.keys, &learning.profile),
+            fired: RefCell::new(RuleSet::default()),
             dropped: OnceCell::new(),
         };
         assemble_with(&finder, event, learning, history, &mut Quiet)
@@ -437,6 +440,8 @@ struct Indexed<'a> {
     index: &'a Index,
     /// The profile's values that compiled tests read, interned.
     resolved: Resolved,
+    /// The fired rules (set by `fired`).
+    fired: RefCell<RuleSet>,
     /// The fired drops, compiled (set by `drops`, before any pick runs; unset when a
     /// fired drop calls a script).
     dropped: OnceCell<Dropped<'a>>,
@@ -469,13 +474,23 @@ impl<'a> Finder<'a> for Indexed<'a> {
         // The index's matches (in evaluation order) that are under their cap. A rule's
         // `CRule` is read only when it has a cap or its picks run: most matched rules of
         // a large package are neither, and each would be a cache miss.
-        let mut fired = ix.matching(ctx);
-        fired.retain(|&r| {
-            !rules::has(&ix.capped, r)
-                || rules
-                    .get(r as usize)
-                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+        let mut set = self.fired.borrow_mut();
+        let mut fired = ix.matching(ctx, &mut set);
+        let mut over = Vec::new();
+        set.each(Some(&ix.capped), &mut |r| {
+            if !rules
+                .get(r as usize)
+                .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+            {
+                over.push(r);
+            }
         });
+        if !over.is_empty() {
+            fired.retain(|r| !over.contains(r));
+            for r in over {
+                set.remove(r);
+            }
+        }
         fired
     }
 
@@ -485,12 +500,12 @@ impl<'a> Finder<'a> for Indexed<'a> {
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
         let ix = self.index;
-        // The fired rules with drops (a bit test each: most rules have none).
-        let with_drops: Vec<u32> = fired
-            .iter()
-            .copied()
-            .filter(|&r| rules::has(&ix.dropping, r))
-            .collect();
+        // The fired rules with drops (most rules have none), from the set `fired` left:
+        // the rules of `fired`.
+        let mut with_drops = Vec::new();
+        self.fired
+            .borrow()
+            .each(Some(&ix.dropping), &mut |r| with_drops.push(r));
         let script_drops = with_drops.iter().any(|&r| rules::has(&ix.script_drops, r));
         // The reference's list when a drop calls a script (its failures are reported per
         // call); otherwise each distinct drop once.
@@ -675,9 +690,9 @@ mod tests {
         }
     }
 
-    /// In a large package a reader who matches few rules gets them sorted as numbers,
-    /// one who matches many read out of the bitset: both in evaluation order, each rule
-    /// once (some are reached through two conjunctions).
+    /// In a large package, a reader who matches few rules (a sparse set, read through
+    /// its summary words) and one who matches many get them in evaluation order, each
+    /// rule once (some are reached through two conjunctions).
     #[test]
     fn few_and_many_matches_come_in_evaluation_order() {
         let mut src = String::from(

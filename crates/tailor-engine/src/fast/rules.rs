@@ -161,6 +161,80 @@ impl<V> SlotMaps<V> {
     }
 }
 
+/// A set of rules by index (evaluation order): a bitset, and a summary bitset of its
+/// words that may be non-zero, so that reading a sparse set out of a large package
+/// visits the words that hold members, not all of them.
+#[derive(Debug, Default)]
+pub(crate) struct RuleSet {
+    words: Vec<u64>,
+    summary: Vec<u64>,
+}
+
+impl RuleSet {
+    /// Empty, for `n` rules.
+    pub(crate) fn clear(&mut self, n: usize) {
+        let words = n.div_ceil(64);
+        self.words.clear();
+        self.words.resize(words, 0);
+        self.summary.clear();
+        self.summary.resize(words.div_ceil(64), 0);
+    }
+
+    /// Add `r` if it is not in the set and `holds` says so (not asked otherwise).
+    #[inline]
+    fn insert_if(&mut self, r: u32, holds: impl FnOnce() -> bool) {
+        let w = r as usize / 64;
+        let Some(word) = self.words.get_mut(w) else {
+            return;
+        };
+        let bit = 1u64 << (r % 64);
+        if *word & bit != 0 || !holds() {
+            return;
+        }
+        *word |= bit;
+        if let Some(s) = self.summary.get_mut(w / 64) {
+            *s |= 1 << (w % 64);
+        }
+    }
+
+    #[cfg(test)]
+    fn insert(&mut self, r: u32) {
+        let w = r as usize / 64;
+        if let Some(word) = self.words.get_mut(w) {
+            *word |= 1 << (r % 64);
+        }
+        if let Some(s) = self.summary.get_mut(w / 64) {
+            *s |= 1 << (w % 64);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, r: u32) {
+        if let Some(word) = self.words.get_mut(r as usize / 64) {
+            *word &= !(1 << (r % 64));
+        }
+    }
+
+    /// The members, ascending; with `mask` (a bitset by rule index), those in it.
+    pub(crate) fn each(&self, mask: Option<&[u64]>, mut f: impl FnMut(u32)) {
+        for (sw, &summary) in self.summary.iter().enumerate() {
+            let mut s = summary;
+            while s != 0 {
+                let w = sw * 64 + s.trailing_zeros() as usize;
+                s &= s - 1;
+                let word = self.words.get(w).copied().unwrap_or(0);
+                let mut b = match mask {
+                    Some(m) => word & m.get(w).copied().unwrap_or(0),
+                    None => word,
+                };
+                while b != 0 {
+                    f(u32::try_from(w * 64).unwrap_or(u32::MAX) + b.trailing_zeros());
+                    b &= b - 1;
+                }
+            }
+        }
+    }
+}
+
 /// Whether `i` is in a bitset.
 pub(crate) fn has(bits: &[u64], i: u32) -> bool {
     bits.get(i as usize / 64)
@@ -176,17 +250,6 @@ pub(crate) fn bitset(n: usize, members: impl Iterator<Item = bool>) -> Vec<u64> 
         }
     }
     bits
-}
-
-/// The members of a bitset, ascending.
-fn each_one(bits: &[u64], f: &mut dyn FnMut(u32)) {
-    for (w, &word) in bits.iter().enumerate() {
-        let mut b = word;
-        while b != 0 {
-            f(u32::try_from(w * 64).unwrap_or(u32::MAX) + b.trailing_zeros());
-            b &= b - 1;
-        }
-    }
 }
 
 /// The most conjunctions a rule may have before it is checked for every event.
@@ -334,6 +397,7 @@ impl<'p> Resolver<'p> {
         }
     }
 
+    #[inline]
     fn slot(&mut self, slot: usize) -> &Interned<'p> {
         if self.slots.len() <= slot {
             // Once per event: every slot of the profile.
@@ -853,38 +917,29 @@ impl RuleIndex {
     /// conjunctions, or an `intersects` list the profile meets twice); no candidate list
     /// is built. Matched rules are marked in a bitset over rule indexes, which are
     /// numbered in evaluation order when the package is compiled: reading it out gives
-    /// them sorted without comparing names, however many fire (a few are sorted as
-    /// numbers instead, cheaper than reading a large package's bitset). Remainders call
-    /// no scripts, so evaluating them has no effect but the answer.
+    /// them sorted without comparing names or sorting, however many fire ([`RuleSet`]:
+    /// a sparse set of a large package is read through its summary words). Remainders
+    /// call no scripts, so evaluating them has no effect but the answer.
     pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
         profile: &Profile,
         holds: &dyn Fn(&CExpr) -> bool,
-        out: &mut Vec<u32>,
+        matched: &mut RuleSet,
     ) {
-        out.clear();
-        let mut matched = vec![0u64; self.rules.div_ceil(64)];
+        matched.clear(self.rules);
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
         let mut r = Resolver::new(&self.strings, profile);
         let mut check = |e: &Entry| {
-            let Some(word) = matched.get_mut(e.rule as usize / 64) else {
-                return;
-            };
-            let bit = 1u64 << (e.rule % 64);
-            if *word & bit != 0 {
-                return;
-            }
-            let remainder = self
-                .atoms
-                .get(e.start as usize..e.end as usize)
-                .unwrap_or(&[]);
-            if remainder.iter().all(|a| a.holds(&mut r, holds)) {
-                *word |= bit;
-                out.push(e.rule);
-            }
+            matched.insert_if(e.rule, || {
+                let remainder = self
+                    .atoms
+                    .get(e.start as usize..e.end as usize)
+                    .unwrap_or(&[]);
+                remainder.iter().all(|a| a.holds(&mut r, holds))
+            });
         };
         k.always.iter().for_each(&mut check);
         for (slot, map) in k.set_has.iter() {
@@ -926,13 +981,6 @@ impl RuleIndex {
             if matches!(profile.get(*slot), Some(Value::Bool(true))) {
                 list.iter().for_each(&mut check);
             }
-        }
-        // In evaluation order: many read out of the bitset, few sorted.
-        if out.len().saturating_mul(8) > matched.len() {
-            out.clear();
-            each_one(&matched, &mut |r| out.push(r));
-        } else {
-            out.sort_unstable();
         }
     }
 
@@ -998,6 +1046,34 @@ impl KindIndex {
 mod tests {
     use super::*;
     use crate::package::Package;
+
+    /// A rule set reads out its members ascending, all or those in a mask, however
+    /// sparse, across summary words.
+    #[test]
+    fn a_rule_set_reads_out_its_members_in_order() {
+        let n = 10_000;
+        let mask = bitset(n, (0..n).map(|i| i % 3 == 0 || i == 9_998));
+        let mut set = RuleSet::default();
+        for members in [vec![4u32, 9_998], (0..4_000).map(|i| i * 2 + 1).collect()] {
+            set.clear(n);
+            for &r in members.iter().rev() {
+                set.insert(r);
+            }
+            set.remove(7);
+            let members: Vec<u32> = members.into_iter().filter(|&r| r != 7).collect();
+            let mut all = Vec::new();
+            set.each(None, &mut |r| all.push(r));
+            assert_eq!(all, members);
+            let mut masked = Vec::new();
+            set.each(Some(&mask), &mut |r| masked.push(r));
+            let want: Vec<u32> = members
+                .iter()
+                .copied()
+                .filter(|&r| r % 3 == 0 || r == 9_998)
+                .collect();
+            assert_eq!(masked, want);
+        }
+    }
 
     /// A conjunction of two memberships is found through the key fewer rules test: the
     /// popular topic of a segment would make it a candidate for most readers.
