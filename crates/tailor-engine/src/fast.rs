@@ -36,7 +36,7 @@ use rules::RuleSet;
 
 /// A package and a catalog, indexed for evaluation. Immutable, `Send + Sync`.
 ///
-/// A clone copies the derived indexes (about 600 bytes per rule and 230 per block) and
+/// A clone copies the derived indexes (about 600 bytes per rule and 290 per block) and
 /// shares the package and the blocks. Threads that each evaluate many events do better
 /// with a copy each than with one shared index (`tailor batch` gives every worker after
 /// the first its own; BENCHMARKS.md, "Threads", has the measurements).
@@ -500,49 +500,42 @@ impl<'a> Finder<'a> for Indexed<'a> {
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
         let ix = self.index;
-        // The fired rules with drops (most rules have none), from the set `fired` left:
-        // the rules of `fired`.
-        let mut with_drops = Vec::new();
-        self.fired
-            .borrow()
-            .each(Some(&ix.dropping), &mut |r| with_drops.push(r));
-        let script_drops = with_drops.iter().any(|&r| rules::has(&ix.script_drops, r));
+        // The fired rules with drops (most rules have none), from the set `fired` left
+        // (the rules of `fired`): whether one calls a script, and each distinct drop once.
+        let mut seen = Vec::new();
+        let mut script_drops = false;
+        self.fired.borrow().each(Some(&ix.dropping), |r| {
+            script_drops |= rules::has(&ix.script_drops, r);
+            if seen.is_empty() {
+                seen.resize(ix.drop_table.len().div_ceil(64), 0u64);
+            }
+            let (start, end) = ix.rule_drops.get(r as usize).copied().unwrap_or((0, 0));
+            for &d in ix.drop_ids.get(start as usize..end as usize).unwrap_or(&[]) {
+                if let Some(w) = seen.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+        });
         // The reference's list when a drop calls a script (its failures are reported per
-        // call); otherwise each distinct drop once.
+        // call).
         if script_drops {
             let rules = &ix.package.compiled().rules;
             let drops =
                 crate::assemble::fired_drops(fired.iter().filter_map(|&i| rules.get(i as usize)));
             return (drops, true);
         }
-        // Each distinct drop once, in table order.
-        let mut seen = vec![0u64; ix.drop_table.len().div_ceil(64)];
-        for &i in &with_drops {
-            let Some(&(start, end)) = ix.rule_drops.get(i as usize) else {
-                continue;
-            };
-            for &d in ix.drop_ids.get(start as usize..end as usize).unwrap_or(&[]) {
-                if let Some(w) = seen.get_mut(d as usize / 64) {
-                    *w |= 1 << (d % 64);
-                }
-            }
-        }
-        let mut ids = Vec::new();
-        for (w, &word) in seen.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                ids.push(u32::try_from(w * 64).unwrap_or(u32::MAX) + bits.trailing_zeros());
-                bits &= bits - 1;
-            }
-        }
         // The driver's list stays whole (a pick that takes the reference path reads it);
         // the indexed picks read the compiled drops.
-        let drops = ids
-            .iter()
-            .filter_map(|&d| ix.drop_table.get(d as usize))
+        let drops = rules::ones(&seen)
+            .filter_map(|d| ix.drop_table.get(d as usize))
             .collect();
-        let forms = ids.iter().filter_map(|&d| ix.drop_forms.get(d as usize));
-        let _ = self.dropped.set(Dropped::new(forms, &self.env()));
+        let dropped = if seen.is_empty() {
+            Dropped::default()
+        } else {
+            let forms = rules::ones(&seen).filter_map(|d| ix.drop_forms.get(d as usize));
+            Dropped::new(forms, &self.env())
+        };
+        let _ = self.dropped.set(dropped);
         (drops, false)
     }
 

@@ -235,6 +235,16 @@ impl RuleSet {
     }
 }
 
+/// The members of a bitset, ascending.
+pub(crate) fn ones(bits: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let base = u32::try_from(w * 64).unwrap_or(u32::MAX);
+        std::iter::successors(Some(word), |&b| Some(b & b.wrapping_sub(1)))
+            .take_while(|&b| b != 0)
+            .map(move |b| base + b.trailing_zeros())
+    })
+}
+
 /// Whether `i` is in a bitset.
 pub(crate) fn has(bits: &[u64], i: u32) -> bool {
     bits.get(i as usize / 64)
