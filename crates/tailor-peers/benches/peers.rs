@@ -449,20 +449,19 @@ fn main() {
         if rows.is_empty() {
             continue;
         }
+        let title = match audience {
+            Audience::Narrow => "Narrow",
+            Audience::Broad => "Broad",
+        };
         println!(
-            "\n### {} audiences: rule matching per event ({}k blocks, 2,000 profiles)\n\n{HEADER}",
-            if audience == Audience::Narrow {
-                "Narrow"
-            } else {
-                "Broad"
-            },
+            "\n### {title} audiences: rule matching per event ({}k blocks, 2,000 profiles)\n\n{HEADER}",
             blocks / 1_000
         );
         for r in &rows {
             print_row(r);
         }
         println!(
-            "\n### {audience} audiences: building each peer, and what the agreement check covered\n\n{BUILD_HEADER}"
+            "\n### {title} audiences: building each peer, and what the agreement check covered\n\n{BUILD_HEADER}"
         );
         for r in &rows {
             print_build(r);
