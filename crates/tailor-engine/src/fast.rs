@@ -4,11 +4,14 @@
 //! `indexed_evaluator_equals_reference`).
 //!
 //! An [`Index`] is built once per package and catalog version: rule indexes per event
-//! kind ([`rules`]) and per-section pick indexes ([`picks`]). Work that cannot be done
-//! exactly by index — anything that calls a script, since the reference evaluator's
-//! error list depends on which blocks it looked at — takes the reference path.
+//! kind (`rules`), per-section pick indexes (`picks`), and the block values that drops
+//! and `where` clauses test, interned, with those conditions compiled to tests on the
+//! ids (`keys`) — so that a reader who fires many rules costs little per rule. Work that
+//! cannot be done exactly by index — anything that calls a script, since the reference
+//! evaluator's error list depends on which blocks it looked at — takes the reference
+//! path.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use jiff::Timestamp;
@@ -23,14 +26,17 @@ use crate::outcome::Outcome;
 use crate::package::Package;
 use crate::value::Value;
 
+pub(crate) mod keys;
 pub(crate) mod picks;
 pub(crate) mod rules;
 
+use keys::{BlockKeys, Compiler, DropForm, Dropped, Env, Filter, ProfileRefs, Resolved};
 use picks::{PickAccess, SectionIndex, sort_by_keys, static_order};
+use rules::RuleSet;
 
 /// A package and a catalog, indexed for evaluation. Immutable, `Send + Sync`.
 ///
-/// A clone copies the derived indexes (about 600 bytes per rule and 230 per block) and
+/// A clone copies the derived indexes (about 600 bytes per rule and 290 per block) and
 /// shares the package and the blocks. Threads that each evaluate many events do better
 /// with a copy each than with one shared index (`tailor batch` gives every worker after
 /// the first its own; BENCHMARKS.md, "Threads", has the measurements).
@@ -43,16 +49,27 @@ pub struct Index {
     /// Per rule (evaluation order), per pick: how it is run.
     access: Vec<Vec<Plan>>,
     fallback_access: Vec<Plan>,
-    /// Some fired rule's drop calls a script: picks then take the reference path.
-    script_drops: Vec<bool>,
-    /// Per rule: it has a cap (its deliveries must be counted before it fires).
-    capped: Vec<bool>,
-    /// Per rule: its drops, as indexes into `drop_table`, where equal drops are one.
-    drop_ids: Vec<Vec<u32>>,
+    /// The rules (a bitset by index) with a drop that calls a script: when one fires,
+    /// picks take the reference path.
+    script_drops: Vec<u64>,
+    /// The rules with a drop (a bitset).
+    dropping: Vec<u64>,
+    /// The rules with a cap (a bitset): their deliveries must be counted before they fire.
+    capped: Vec<u64>,
+    /// Per rule: its drops, as the range of `drop_ids` that holds their indexes into
+    /// `drop_table`, where equal drops are one.
+    rule_drops: Vec<(u32, u32)>,
+    drop_ids: Vec<u32>,
     /// The package's distinct drops. A drop without script calls is pure, so when
     /// several fired rules drop by the same condition (`block.topic in profile.muted`)
     /// it is evaluated once per block.
     drop_table: Vec<CExpr>,
+    /// `drop_table`, compiled against `keys`.
+    drop_forms: Vec<DropForm>,
+    /// The interned values of the block slots that drops and `where` clauses test.
+    keys: BlockKeys,
+    /// The profile values those tests read, interned once per event.
+    refs: ProfileRefs,
     /// Per event kind: some rule answers it (the fallback applies only then).
     answered: Vec<bool>,
     /// The rules' names, lent to every outcome (`fired`, items' reasons). A copy apart
@@ -65,26 +82,38 @@ pub struct Index {
 }
 
 /// Eligibility (language.md §10 step 3) for the indexed path: the time window from the index's
-/// `times` by catalog position, then the rest as the reference checks it.
+/// `times` by catalog position, not delivered recently, and no fired drop holding — by
+/// the compiled drops ([`Dropped`]), or as the reference checks them when there are none.
 struct Eligible<'e> {
     times: &'e [(i128, i128)],
     t_ns: i128,
     eligibility: &'e Eligibility<'e>,
+    dropped: Option<&'e Dropped<'e>>,
+    env: Env<'e>,
     ctx: &'e Ctx<'e>,
 }
 
 impl Eligible<'_> {
     /// The block at catalog position `p`.
     fn at(&self, p: u32, b: &Block) -> bool {
+        let recent = &self.eligibility.recent;
         self.times
             .get(p as usize)
             .is_some_and(|&(published, expires)| published <= self.t_ns && self.t_ns < expires)
-            && crate::assemble::fresh_and_kept(
-                b,
-                &self.eligibility.recent,
-                &self.eligibility.drops,
-                self.ctx,
-            )
+            && match self.dropped {
+                Some(d) => {
+                    (recent.is_empty() || !recent.contains(b.id()))
+                        && !d.block(p, b, self.ctx, &self.env)
+                }
+                None => {
+                    crate::assemble::fresh_and_kept(b, recent, &self.eligibility.drops, self.ctx)
+                }
+            }
+    }
+
+    /// Every block whose interned slot `ks` holds `id` is dropped.
+    fn dropped_key(&self, ks: usize, id: u32) -> bool {
+        self.dropped.is_some_and(|d| d.key(ks, id))
     }
 }
 
@@ -98,7 +127,7 @@ enum Plan {
     Walk {
         access: Option<PickAccess>,
         /// What of the `where` a block found through `access` must still satisfy.
-        rest: Option<CExpr>,
+        rest: Option<Filter>,
         order: Option<usize>,
     },
 }
@@ -126,22 +155,44 @@ impl Index {
     /// Index `catalog` for `package`.
     pub fn new(package: &Package, catalog: Catalog) -> Index {
         let c = package.compiled();
+        let all_picks = || {
+            c.rules
+                .iter()
+                .flat_map(|r| r.picks())
+                .chain(c.edition.fallback.iter())
+        };
+        // Intern the block slots that drops and `where` clauses test.
+        let mut slots = Vec::new();
+        keys::tested_slots(
+            c.rules
+                .iter()
+                .flat_map(|r| r.drops())
+                .chain(all_picks().filter_map(|p| p.filter.as_ref())),
+            c,
+            &mut slots,
+        );
+        let block_keys = BlockKeys::build(&catalog, &slots);
+        let mut compiler = Compiler {
+            c,
+            keys: &block_keys,
+            refs: ProfileRefs::default(),
+        };
         let sections: Vec<SectionIndex> = (0..c.edition.sections.len())
             .map(|i| {
                 let (orders, slots) = picks::needs(c, i);
                 let name = c.edition.sections.get(i).map_or("", |(n, _)| n.as_str());
-                SectionIndex::build(&catalog, name, &orders, &slots)
+                SectionIndex::build(&catalog, &block_keys, name, &orders, &slots)
             })
             .collect();
-        let access_of = |p: &CPick| {
+        let mut access_of = |p: &CPick| {
             if pick_calls_script(p) {
                 Plan::Script
             } else {
                 let (access, rest) = match &p.filter {
                     None => (None, None),
                     Some(f) => match picks::pick_access_rest(f, c) {
-                        Some((a, rest)) => (Some(a), rest),
-                        None => (None, Some(f.clone())),
+                        Some((a, rest)) => (Some(a), rest.map(|r| compiler.filter(&r))),
+                        None => (None, Some(compiler.filter(f))),
                     },
                 };
                 Plan::Walk {
@@ -155,40 +206,48 @@ impl Index {
         let access = c
             .rules
             .iter()
-            .map(|r| r.picks().map(access_of).collect())
+            .map(|r| r.picks().map(&mut access_of).collect())
             .collect();
-        let fallback_access = c.edition.fallback.iter().map(access_of).collect();
+        let fallback_access = c.edition.fallback.iter().map(&mut access_of).collect();
         // Equal drops found by their printed form, which shows every operand (constants
         // exactly, regexes by pattern).
         let mut drop_table = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
-        let drop_ids = c
+        let mut drop_ids = Vec::new();
+        let rule_drops = c
             .rules
             .iter()
             .map(|r| {
-                r.drops()
-                    .map(|d| {
-                        *seen.entry(format!("{d:?}")).or_insert_with(|| {
-                            drop_table.push(d.clone());
-                            u32::try_from(drop_table.len() - 1).unwrap_or(u32::MAX)
-                        })
-                    })
-                    .collect()
+                let start = u32::try_from(drop_ids.len()).unwrap_or(u32::MAX);
+                for d in r.drops() {
+                    drop_ids.push(*seen.entry(format!("{d:?}")).or_insert_with(|| {
+                        drop_table.push(d.clone());
+                        u32::try_from(drop_table.len() - 1).unwrap_or(u32::MAX)
+                    }));
+                }
+                (start, u32::try_from(drop_ids.len()).unwrap_or(u32::MAX))
             })
             .collect();
+        let drop_forms = drop_table
+            .iter()
+            .map(|d| DropForm::of(compiler.filter(d)))
+            .collect();
+        let refs = compiler.refs;
+        let n = c.rules.len();
         Index {
-            capped: c.rules.iter().map(|r| r.cap.is_some()).collect(),
+            dropping: rules::bitset(n, c.rules.iter().map(|r| r.drops().next().is_some())),
+            drop_forms,
+            keys: block_keys,
+            refs,
+            capped: rules::bitset(n, c.rules.iter().map(|r| r.cap.is_some())),
+            rule_drops,
             drop_ids,
             drop_table,
             rules: rules::RuleIndex::build(c),
             sections,
             access,
             fallback_access,
-            script_drops: c
-                .rules
-                .iter()
-                .map(|r| r.drops().any(calls_script))
-                .collect(),
+            script_drops: rules::bitset(n, c.rules.iter().map(|r| r.drops().any(calls_script))),
             answered: tailor_lang::ast::EventKind::ALL
                 .iter()
                 .map(|k| c.rules.iter().any(|r| r.answers(*k)))
@@ -227,7 +286,7 @@ impl Index {
     pub fn matching_rules(&self, event: &Event, profile: &Profile) -> Vec<usize> {
         let errors = RefCell::new(Vec::new());
         let ctx = self.package.context(event, profile, &errors);
-        self.matching(&ctx)
+        self.matching(&ctx, &mut RuleSet::default())
             .into_iter()
             .map(|r| r as usize)
             .collect()
@@ -235,11 +294,12 @@ impl Index {
 
     /// The rules (indexes, evaluation order) that answer the event and whose `when`
     /// holds, found through the rule index.
-    fn matching(&self, ctx: &Ctx<'_>) -> Vec<u32> {
-        let mut matched = Vec::with_capacity(64);
+    fn matching(&self, ctx: &Ctx<'_>, set: &mut RuleSet) -> Vec<u32> {
         let holds = |e: &CExpr| ctx.holds(e).unwrap_or(false);
         self.rules
-            .matching(ctx.event.kind, ctx.profile, &holds, &mut matched);
+            .matching(ctx.event.kind, ctx.profile, &holds, set);
+        let mut matched = Vec::with_capacity(64);
+        set.each(None, |r| matched.push(r));
         matched
     }
 
@@ -253,12 +313,19 @@ impl Index {
     /// outcome as [`Package::assemble`] on this catalog (the one driver of language.md §10, with the
     /// index finding rules and candidates).
     pub fn assemble(&self, event: &Event, learning: &Learning, history: &History) -> Outcome<'_> {
-        assemble_with(&Indexed(self), event, learning, history, &mut Quiet)
+        let finder = Indexed {
+            index: self,
+            resolved: Resolved::new(&self.refs, &self.keys, &learning.profile),
+            fired: RefCell::new(RuleSet::default()),
+            dropped: OnceCell::new(),
+        };
+        assemble_with(&finder, event, learning, history, &mut Quiet)
     }
 
     /// Step 4 for one pick with room, by the pick's plan.
     fn run_pick<'a, O: Observer>(
         &'a self,
+        finder: &Indexed<'a>,
         job: &PickJob<'_, 'a>,
         state: &mut State<'a>,
         obs: &mut O,
@@ -294,8 +361,11 @@ impl Index {
             times: &self.times,
             t_ns: job.eligibility.t.as_nanosecond(),
             eligibility: job.eligibility,
+            dropped: finder.dropped.get(),
+            env: finder.env(),
             ctx,
         };
+        let dropped = |ks: usize, id: u32| eligible.dropped_key(ks, id);
         let blocks = self.catalog.blocks();
         let block = |p: u32| blocks.get(p as usize).map(|b| &**b);
         let mut taken = 0;
@@ -312,7 +382,9 @@ impl Index {
         };
         match (access, order) {
             // Matching blocks in the pick's order, merged from the posting lists.
-            (Some(a), Some(o)) => section.walk(a, o, ctx.profile, &mut |p| offer(p, state)),
+            (Some(a), Some(o)) => {
+                section.walk(a, o, ctx.profile, &dropped, &mut |p| offer(p, state));
+            }
             // The whole section, pre-sorted.
             (None, Some(o)) => {
                 for &p in section.order_at(o) {
@@ -326,7 +398,7 @@ impl Index {
                 let mut ids = Vec::new();
                 let ids = match access {
                     Some(a) => {
-                        section.lookup(a, ctx.profile, &mut ids);
+                        section.lookup(a, ctx.profile, &dropped, &mut ids);
                         &ids
                     }
                     None => &section.blocks,
@@ -345,7 +417,7 @@ impl Index {
         &self,
         ids: &[u32],
         pick: &CPick,
-        rest: Option<&CExpr>,
+        rest: Option<&Filter>,
         ctx: &Ctx<'_>,
         eligible: &Eligible<'_>,
     ) -> Vec<u32> {
@@ -353,7 +425,7 @@ impl Index {
         let mut keyed: Vec<(u32, Option<Value>)> = ids
             .iter()
             .filter_map(|&p| blocks.get(p as usize).map(|b| (p, &**b)))
-            .filter(|&(p, b)| eligible.at(p, b) && passes(b, rest, ctx))
+            .filter(|&(p, b)| eligible.at(p, b) && passes(p, b, rest, ctx, eligible))
             .map(|(p, b)| (p, crate::assemble::order_key(b, &pick.order, ctx)))
             .collect();
         sort_by_keys(&mut keyed, crate::assemble::descending(&pick.order));
@@ -364,11 +436,29 @@ impl Index {
 /// The index as the driver's finder: fired rules from the rule index, candidates from
 /// the pick indexes. It tells the observer nothing but what the reference path it falls
 /// back to tells; explanations scan (`Package::explain`).
-struct Indexed<'a>(&'a Index);
+struct Indexed<'a> {
+    index: &'a Index,
+    /// The profile's values that compiled tests read, interned.
+    resolved: Resolved,
+    /// The fired rules (set by `fired`).
+    fired: RefCell<RuleSet>,
+    /// The fired drops, compiled (set by `drops`, before any pick runs; unset when a
+    /// fired drop calls a script).
+    dropped: OnceCell<Dropped<'a>>,
+}
+
+impl Indexed<'_> {
+    fn env(&self) -> Env<'_> {
+        Env {
+            keys: &self.index.keys,
+            resolved: &self.resolved,
+        }
+    }
+}
 
 impl<'a> Finder<'a> for Indexed<'a> {
     fn package(&self) -> &'a Package {
-        &self.0.package
+        &self.index.package
     }
 
     fn fired<O: Observer>(
@@ -378,60 +468,83 @@ impl<'a> Finder<'a> for Indexed<'a> {
         past: &[Delivery],
         _obs: &mut O,
     ) -> Vec<u32> {
-        let ix = self.0;
+        let ix = self.index;
         let rules = &ix.package.compiled().rules;
         let t = ctx.event.at;
         // The index's matches (in evaluation order) that are under their cap. A rule's
         // `CRule` is read only when it has a cap or its picks run: most matched rules of
         // a large package are neither, and each would be a cache miss.
-        let mut fired = ix.matching(ctx);
-        fired.retain(|&r| {
-            !ix.capped.get(r as usize).copied().unwrap_or(true)
-                || rules
-                    .get(r as usize)
-                    .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+        let mut set = self.fired.borrow_mut();
+        let mut fired = ix.matching(ctx, &mut set);
+        let mut over = Vec::new();
+        set.each(Some(&ix.capped), &mut |r| {
+            if !rules
+                .get(r as usize)
+                .is_some_and(|rule| crate::assemble::under_cap(rule, past, t))
+            {
+                over.push(r);
+            }
         });
+        if !over.is_empty() {
+            fired.retain(|r| !over.contains(r));
+            for r in over {
+                set.remove(r);
+            }
+        }
         fired
     }
 
     fn name(&self, rule: u32) -> &'a str {
-        self.0.names.get(rule as usize).map_or("", |n| &**n)
+        self.index.names.get(rule as usize).map_or("", |n| &**n)
     }
 
     fn drops(&self, fired: &[u32]) -> (Vec<&'a CExpr>, bool) {
-        let ix = self.0;
-        let script_drops = fired
-            .iter()
-            .any(|&i| ix.script_drops.get(i as usize).copied().unwrap_or(true));
+        let ix = self.index;
+        // The fired rules with drops (most rules have none), from the set `fired` left
+        // (the rules of `fired`): whether one calls a script, and each distinct drop once.
+        let mut seen = Vec::new();
+        let mut script_drops = false;
+        self.fired.borrow().each(Some(&ix.dropping), |r| {
+            script_drops |= rules::has(&ix.script_drops, r);
+            if seen.is_empty() {
+                seen.resize(ix.drop_table.len().div_ceil(64), 0u64);
+            }
+            let (start, end) = ix.rule_drops.get(r as usize).copied().unwrap_or((0, 0));
+            for &d in ix.drop_ids.get(start as usize..end as usize).unwrap_or(&[]) {
+                if let Some(w) = seen.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+        });
         // The reference's list when a drop calls a script (its failures are reported per
-        // call); otherwise each distinct drop once.
+        // call).
         if script_drops {
             let rules = &ix.package.compiled().rules;
             let drops =
                 crate::assemble::fired_drops(fired.iter().filter_map(|&i| rules.get(i as usize)));
             return (drops, true);
         }
-        let mut ids: Vec<u32> = fired
-            .iter()
-            .filter_map(|&i| ix.drop_ids.get(i as usize))
-            .flatten()
-            .copied()
+        // The driver's list stays whole (a pick that takes the reference path reads it);
+        // the indexed picks read the compiled drops.
+        let drops = rules::ones(&seen)
+            .filter_map(|d| ix.drop_table.get(d as usize))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let drops = ids
-            .iter()
-            .filter_map(|&d| ix.drop_table.get(d as usize))
-            .collect();
+        let dropped = if seen.is_empty() {
+            Dropped::default()
+        } else {
+            let forms = rules::ones(&seen).filter_map(|d| ix.drop_forms.get(d as usize));
+            Dropped::new(forms, &self.env())
+        };
+        let _ = self.dropped.set(dropped);
         (drops, false)
     }
 
     fn answered(&self, kind: EventKind) -> bool {
-        self.0.answered.get(kind as usize) == Some(&true)
+        self.index.answered.get(kind as usize) == Some(&true)
     }
 
     fn run_pick<O: Observer>(&self, job: &PickJob<'_, 'a>, state: &mut State<'a>, obs: &mut O) {
-        self.0.run_pick(job, state, obs);
+        self.index.run_pick(self, job, state, obs);
     }
 }
 
@@ -440,19 +553,22 @@ impl<'a> Finder<'a> for Indexed<'a> {
 fn takes(
     p: u32,
     b: &Block,
-    rest: Option<&CExpr>,
+    rest: Option<&Filter>,
     ctx: &Ctx<'_>,
     eligible: &Eligible<'_>,
     state: &State,
 ) -> bool {
-    !state.has(b) && eligible.at(p, b) && passes(b, rest, ctx)
+    !state.has(b) && eligible.at(p, b) && passes(p, b, rest, ctx, eligible)
 }
 
-fn passes(b: &Block, rest: Option<&CExpr>, ctx: &Ctx<'_>) -> bool {
-    match rest {
-        None => true,
-        Some(w) => ctx.with_block(b).holds(w).unwrap_or(false),
-    }
+fn passes(
+    p: u32,
+    b: &Block,
+    rest: Option<&Filter>,
+    ctx: &Ctx<'_>,
+    eligible: &Eligible<'_>,
+) -> bool {
+    rest.is_none_or(|w| w.holds(p, b, ctx, &eligible.env))
 }
 
 #[cfg(test)]
@@ -511,6 +627,111 @@ mod tests {
         }
         // 29, 30 and 31 each satisfy some but not all of the twelve; missing none.
         assert_eq!(matched, 18);
+    }
+
+    /// Drops and `where` remainders made of exact tests are compiled to tests on
+    /// interned ids (the broad workload's cost depends on it); the rest stays an
+    /// expression for the interpreter.
+    #[test]
+    fn drops_and_remainders_compile_to_tests() {
+        let src = "profile {\n city: string\n interests: set<string>\n}\n\
+                   content {\n region: string\n score: float\n}\n\
+                   edition e { sections { s 3 } }\n\
+                   rule a {\n drop where \"t0\" in block.tags\n }\n\
+                   rule b {\n drop where block.region == profile.city or block.tags intersects [\"t1\"]\n }\n\
+                   rule c {\n drop where \"t0\" in block.tags and block.score > 0.5\n }\n\
+                   rule d {\n pick 1 from s where \"t0\" in block.tags and not (block.region in profile.interests)\n }\n";
+        let pkg = Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let block = |id: &str, region: &str| {
+            format!(
+                "{{\"id\": \"{id}\", \"section\": \"s\", \"title\": \"x\", \"published\": \"2024-01-01T00:00:00Z\", \"tags\": [\"t0\", \"t1\"], \"region\": \"{region}\"}}\n"
+            )
+        };
+        let mut sm = tailor_lang::SourceMap::new();
+        let catalog = pkg
+            .parse_catalog(
+                &mut sm,
+                "c",
+                &format!("{}{}", block("b1", "r0"), block("b2", "r1")),
+            )
+            .expect("catalog");
+        let index = Index::new(&pkg, catalog);
+        let forms: Vec<String> = index
+            .drop_forms
+            .iter()
+            .map(|f| {
+                let d = format!("{f:?}");
+                d.split('(').next().unwrap_or("").to_owned()
+                    + if d.contains("Expr(") {
+                        " with Expr"
+                    } else {
+                        ""
+                    }
+            })
+            .collect();
+        assert_eq!(
+            forms,
+            ["Tests", "Tests", "Filter with Expr"],
+            "{:?}",
+            index.drop_forms
+        );
+        match &index.access[3][0] {
+            Plan::Walk {
+                rest: Some(rest), ..
+            } => assert!(matches!(rest, Filter::Not(t) if matches!(**t, Filter::Test(_)))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// In a large package, a reader who matches few rules (a sparse set, read through
+    /// its summary words) and one who matches many get them in evaluation order, each
+    /// rule once (some are reached through two conjunctions).
+    #[test]
+    fn few_and_many_matches_come_in_evaluation_order() {
+        let mut src = String::from(
+            "profile {\n interests: set<string>\n}\ncontent {\n region: string\n}\n\
+             edition e { sections { s 3 } }\n",
+        );
+        for i in 0..2000 {
+            src.push_str(&format!(
+                "rule r{i:04} {{\n priority {}\n when \"t{}\" in profile.interests or \"x{i}\" in profile.interests or \"y{i}\" in profile.interests or \"all\" in profile.interests\n pick 1 from s\n}}\n",
+                i % 7,
+                i % 50,
+            ));
+        }
+        let pkg = Package::from_sources(vec![("t.rules".into(), src)]).expect("package");
+        // Rule 5 is reached twice by the first reader.
+        let lines = "{\"id\": \"few\", \"interests\": [\"x5\", \"y5\", \"x1999\", \"x0\"]}\n\
+                     {\"id\": \"some\", \"interests\": [\"t3\", \"x3\"]}\n\
+                     {\"id\": \"all\", \"interests\": [\"all\", \"x7\"]}\n";
+        let mut sm = tailor_lang::SourceMap::new();
+        let profiles = pkg.parse_profiles(&mut sm, "p", lines).expect("profiles");
+        let index = Index::new(&pkg, Catalog::default());
+        let at = "2024-05-01T08:00:00+08:00".parse().expect("time");
+        let event = Event::new(crate::EventKind::Enter, at);
+        let counts: Vec<usize> = profiles
+            .iter()
+            .map(|p| {
+                let want = pkg.matching_rules(&event, p);
+                assert_eq!(index.matching_rules(&event, p), want, "profile {}", p.id());
+                want.len()
+            })
+            .collect();
+        assert_eq!(counts, [3, 40, 2000]);
+    }
+
+    /// A rule whose only indexable conjunct is a bool flag is found through the flag's
+    /// list, not checked for every event.
+    #[test]
+    fn a_bool_flag_is_an_access_predicate() {
+        let src = "profile {\n vip: bool\n age: int\n}\ncontent {\n region: string\n}\n\
+                   edition e { sections { s 3 } }\n\
+                   segment loyal = profile.vip or profile.age > 60\n\
+                   rule a {\n when loyal\n pick 1 from s\n }\n\
+                   rule b {\n when profile.vip and not (profile.age > 30)\n pick 1 from s\n }\n";
+        let pkg = Package::from_sources(vec![("t.rules".into(), src.into())]).expect("package");
+        let stats = Index::new(&pkg, Catalog::default()).stats();
+        assert_eq!((stats.rules_indexed, stats.rules_always_checked), (2, 0));
     }
 
     #[test]

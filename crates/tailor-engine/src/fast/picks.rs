@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 
 use tailor_lang::ast::{BinaryOp, Type};
 
+use super::keys::BlockKeys;
 use super::rules::{Key, SlotMaps};
 use crate::check::Compiled;
 use crate::data::{Block, Catalog, Profile};
@@ -107,7 +108,7 @@ fn flatten_and<'a>(e: &'a CExpr, out: &mut Vec<&'a CExpr>) {
     }
 }
 
-fn conjunct_access(e: &CExpr, c: &Compiled) -> Option<PickAccess> {
+pub(crate) fn conjunct_access(e: &CExpr, c: &Compiled) -> Option<PickAccess> {
     use BinaryOp::*;
     let CExpr::Binary(op, a, b) = e else {
         return None;
@@ -181,6 +182,8 @@ pub(crate) struct SectionIndex {
 /// The blocks of one section whose field holds (or contains) one key.
 #[derive(Debug, Default, Clone)]
 struct Posting {
+    /// Its key as interned ([`BlockKeys`]): (interned slot, id).
+    key: Option<(usize, u32)>,
     /// Catalog positions, in id order.
     positions: Vec<u32>,
     /// Per static order (as in [`SectionIndex::orders`]): the blocks' ranks in that
@@ -213,7 +216,7 @@ fn order_key(b: &Block, o: StaticOrder) -> Option<Value> {
     }
 }
 
-fn keys_of(v: Option<&Value>) -> Vec<Key> {
+pub(crate) fn keys_of(v: Option<&Value>) -> Vec<Key> {
     match v {
         Some(Value::StrSet(s)) => s.iter().map(|x| Key::Str(x.clone())).collect(),
         Some(Value::IntSet(s)) => s.iter().map(|x| Key::Int(*x)).collect(),
@@ -225,6 +228,7 @@ fn keys_of(v: Option<&Value>) -> Vec<Key> {
 impl SectionIndex {
     pub(crate) fn build(
         catalog: &Catalog,
+        keys: &BlockKeys,
         name: &str,
         orders: &[StaticOrder],
         slots: &[usize],
@@ -253,9 +257,12 @@ impl SectionIndex {
                 .push((o, keyed.into_iter().map(|(p, _)| p).collect()));
         }
         for &slot in slots {
+            let ks = keys.key_slot(slot);
             for &p in &blocks {
                 for k in keys_of(get(p).and_then(|b| b.get(slot))) {
+                    let id = ks.and_then(|ks| keys.id(ks, &k).map(|id| (ks, id)));
                     let posting = idx.postings.entry(slot, k);
+                    posting.key = id;
                     if posting.positions.last() != Some(&p) {
                         posting.positions.push(p);
                     }
@@ -294,13 +301,20 @@ impl SectionIndex {
         self.orders.get(order).map_or(&[], |(_, v)| v.as_slice())
     }
 
-    /// The posting lists an access predicate selects for this profile, one by one.
+    /// The posting lists an access predicate selects for this profile, one by one,
+    /// but those whose key is `dropped` (every block on them is).
     fn postings<'s>(
         &'s self,
         access: &PickAccess,
         profile: &Profile,
+        dropped: &dyn Fn(usize, u32) -> bool,
         each: &mut dyn FnMut(&'s Posting),
     ) {
+        let each = &mut |posting: &'s Posting| {
+            if !posting.key.is_some_and(|(ks, id)| dropped(ks, id)) {
+                each(posting);
+            }
+        };
         match access {
             PickAccess::Keys(slot, keys) => {
                 if let Some(m) = self.postings.slot(*slot) {
@@ -323,9 +337,15 @@ impl SectionIndex {
     }
 
     /// Candidate positions for an access predicate, in id order, without duplicates.
-    pub(crate) fn lookup(&self, access: &PickAccess, profile: &Profile, out: &mut Vec<u32>) {
+    pub(crate) fn lookup(
+        &self,
+        access: &PickAccess,
+        profile: &Profile,
+        dropped: &dyn Fn(usize, u32) -> bool,
+        out: &mut Vec<u32>,
+    ) {
         out.clear();
-        self.postings(access, profile, &mut |posting| {
+        self.postings(access, profile, dropped, &mut |posting| {
             out.extend_from_slice(&posting.positions);
         });
         out.sort_unstable();
@@ -341,6 +361,7 @@ impl SectionIndex {
         access: &PickAccess,
         order: usize,
         profile: &Profile,
+        dropped: &dyn Fn(usize, u32) -> bool,
         visit: &mut dyn FnMut(u32) -> bool,
     ) {
         let Some((_, sorted)) = self.orders.get(order) else {
@@ -350,7 +371,7 @@ impl SectionIndex {
         // allocates nothing.
         let mut first: Option<&[u32]> = None;
         let mut lists: Vec<&[u32]> = Vec::new();
-        self.postings(access, profile, &mut |posting| {
+        self.postings(access, profile, dropped, &mut |posting| {
             let Some(l) = posting.ranks.get(order).filter(|l| !l.is_empty()) else {
                 return;
             };

@@ -7,7 +7,9 @@
 //! over-approximates it (ranges, map entries). A conjunction whose access predicate is
 //! exact and alone (`"taiwan" in profile.interests`) matches by lookup, with nothing
 //! evaluated. `when` is two-valued (`and`/`or` over `holds`, missing is false), so a rule
-//! fires exactly when one of its conjunctions holds, and `fired` stays exact.
+//! fires exactly when one of its conjunctions holds, and `fired` stays exact: matched
+//! rules are marked in a bitset by rule number (evaluation order) and read out in order.
+//! Remainders compare interned ids where they test strings ([`Strings`], [`Resolver`]).
 //!
 //! Rules that cannot be indexed (no access predicate in some conjunction, too many
 //! conjunctions, or script calls, whose failures must be reported exactly as the
@@ -159,6 +161,107 @@ impl<V> SlotMaps<V> {
     }
 }
 
+/// A set of rules by index (evaluation order): a bitset, and a summary bitset of its
+/// words that may be non-zero, so that reading a sparse set out of a large package
+/// visits the words that hold members, not all of them.
+#[derive(Debug, Default)]
+pub(crate) struct RuleSet {
+    words: Vec<u64>,
+    summary: Vec<u64>,
+}
+
+impl RuleSet {
+    /// Empty, for `n` rules.
+    pub(crate) fn clear(&mut self, n: usize) {
+        let words = n.div_ceil(64);
+        self.words.clear();
+        self.words.resize(words, 0);
+        self.summary.clear();
+        self.summary.resize(words.div_ceil(64), 0);
+    }
+
+    /// Add `r` if it is not in the set and `holds` says so (not asked otherwise).
+    #[inline]
+    fn insert_if(&mut self, r: u32, holds: impl FnOnce() -> bool) {
+        let w = r as usize / 64;
+        let Some(word) = self.words.get_mut(w) else {
+            return;
+        };
+        let bit = 1u64 << (r % 64);
+        if *word & bit != 0 || !holds() {
+            return;
+        }
+        *word |= bit;
+        if let Some(s) = self.summary.get_mut(w / 64) {
+            *s |= 1 << (w % 64);
+        }
+    }
+
+    #[cfg(test)]
+    fn insert(&mut self, r: u32) {
+        let w = r as usize / 64;
+        if let Some(word) = self.words.get_mut(w) {
+            *word |= 1 << (r % 64);
+        }
+        if let Some(s) = self.summary.get_mut(w / 64) {
+            *s |= 1 << (w % 64);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, r: u32) {
+        if let Some(word) = self.words.get_mut(r as usize / 64) {
+            *word &= !(1 << (r % 64));
+        }
+    }
+
+    /// The members, ascending; with `mask` (a bitset by rule index), those in it.
+    pub(crate) fn each(&self, mask: Option<&[u64]>, mut f: impl FnMut(u32)) {
+        for (sw, &summary) in self.summary.iter().enumerate() {
+            let mut s = summary;
+            while s != 0 {
+                let w = sw * 64 + s.trailing_zeros() as usize;
+                s &= s - 1;
+                let word = self.words.get(w).copied().unwrap_or(0);
+                let mut b = match mask {
+                    Some(m) => word & m.get(w).copied().unwrap_or(0),
+                    None => word,
+                };
+                while b != 0 {
+                    f(u32::try_from(w * 64).unwrap_or(u32::MAX) + b.trailing_zeros());
+                    b &= b - 1;
+                }
+            }
+        }
+    }
+}
+
+/// The members of a bitset, ascending.
+pub(crate) fn ones(bits: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let base = u32::try_from(w * 64).unwrap_or(u32::MAX);
+        std::iter::successors(Some(word), |&b| Some(b & b.wrapping_sub(1)))
+            .take_while(|&b| b != 0)
+            .map(move |b| base + b.trailing_zeros())
+    })
+}
+
+/// Whether `i` is in a bitset.
+pub(crate) fn has(bits: &[u64], i: u32) -> bool {
+    bits.get(i as usize / 64)
+        .is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// A set of rules (or drops) by index, as a bitset.
+pub(crate) fn bitset(n: usize, members: impl Iterator<Item = bool>) -> Vec<u64> {
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    for (i, m) in members.enumerate() {
+        if m && let Some(w) = bits.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    bits
+}
+
 /// The most conjunctions a rule may have before it is checked for every event.
 const MAX_DISJUNCTS: usize = 32;
 
@@ -175,13 +278,18 @@ enum Access {
     Above { slot: usize, threshold: f64 },
     /// The profile's number in `slot` is below (or at) `threshold`.
     Below { slot: usize, threshold: f64 },
+    /// The profile's bool in `slot` is `true` (`profile.vip` as a condition).
+    True(usize),
 }
 
 impl Access {
     /// Whether the index answers the predicate exactly (a hit means it holds), so that
     /// it need not be evaluated again. Ranges and map entries are over-approximations.
     fn exact(&self) -> bool {
-        matches!(self, Access::SetHas(..) | Access::Equal(..))
+        matches!(
+            self,
+            Access::SetHas(..) | Access::Equal(..) | Access::True(_)
+        )
     }
 }
 
@@ -205,8 +313,19 @@ enum Atom {
     /// (`profile.age >= 30`; `30 <= profile.age` is turned around), compared as `i64`s
     /// when the operand is an int, as `Compare` otherwise.
     IntCmp(BinaryOp, Operand, i64),
-    /// `"k" in profile.SET` with a string constant (kept as a `Value::Str`).
+    /// `"k" in profile.SET` with a string constant (kept as a `Value::Str`), when the
+    /// set is not a `set<string>` field (those are [`Atom::SetHasId`]).
     SetHas(usize, Value),
+    /// `profile.FIELD == "k"` (the constant on either side) with a string field, by
+    /// interned id.
+    StrEq(usize, u32),
+    /// `profile.FIELD in ["a", "b"]` with a string field and a list of strings.
+    StrIn(usize, Box<[u32]>),
+    /// `"k" in profile.SET` with a `set<string>` field.
+    SetHasId(usize, u32),
+    /// `profile.SET intersects ["a", "b"]` (either side) with a `set<string>` field and
+    /// a list of strings.
+    SetMeets(usize, Box<[u32]>),
     /// `profile.FIELD exists`
     Exists(Operand),
     /// A bool field, as a condition: it holds when it is `true`.
@@ -219,37 +338,187 @@ enum Atom {
 #[derive(Debug, Clone)]
 enum Operand {
     Profile(usize),
-    /// `profile.MAP["key"]`
-    Entry(usize, std::sync::Arc<str>),
+    /// `profile.MAP["key"]`, the key interned.
+    Entry(usize, u32),
     Const(Value),
 }
 
-impl Operand {
-    fn of(e: &CExpr) -> Option<Operand> {
-        match e {
-            CExpr::Profile(s) => Some(Operand::Profile(*s)),
-            CExpr::Const(v) => Some(Operand::Const(v.clone())),
-            other => map_entry(other).map(|(s, k)| Operand::Entry(s, k)),
+/// The strings that rule atoms compare profile values with (constants, map keys),
+/// interned when the index is built; a profile's values are interned once per event
+/// ([`Resolver`]), so that an atom compares integers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Strings {
+    ids: KeyMap<u32>,
+    n: u32,
+}
+
+impl Strings {
+    fn id(&mut self, s: &std::sync::Arc<str>) -> u32 {
+        if let Some(&id) = self.ids.get_str(s) {
+            return id;
+        }
+        let id = self.n;
+        *self.ids.entry(Key::Str(s.clone())) = id;
+        self.n += 1;
+        id
+    }
+
+    /// The ids of a list of strings (`None` if an element is not a string).
+    fn list(&mut self, v: &Value) -> Option<Box<[u32]>> {
+        match v {
+            Value::List(items) => items
+                .iter()
+                .map(|x| match x {
+                    Value::Str(s) => Some(self.id(s)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+/// A profile slot's value as the atoms of one event read it, interned on first use.
+#[derive(Debug)]
+enum Interned<'p> {
+    /// Missing (or of another kind than the atoms expect).
+    Missing,
+    /// A string: its id, `None` when no atom's constant equals it.
+    Str(Option<u32>),
+    /// A set of strings: the ids of its elements that are some atom's constant, sorted.
+    Set(Vec<u32>),
+    /// A map: its entries whose key is some atom's, by key id.
+    Map(Vec<(u32, &'p Value)>),
+}
+
+/// The profile of one event, its slots interned as atoms ask for them.
+pub(crate) struct Resolver<'p> {
+    strings: &'p Strings,
+    profile: &'p Profile,
+    slots: Vec<Option<Interned<'p>>>,
+}
+
+impl<'p> Resolver<'p> {
+    fn new(strings: &'p Strings, profile: &'p Profile) -> Resolver<'p> {
+        Resolver {
+            strings,
+            profile,
+            slots: Vec::new(),
         }
     }
 
-    fn get<'a>(&'a self, profile: &'a Profile) -> Option<&'a Value> {
+    #[inline]
+    fn slot(&mut self, slot: usize) -> &Interned<'p> {
+        if self.slots.len() <= slot {
+            // Once per event: every slot of the profile.
+            let n = (slot + 1).max(self.profile.values.len());
+            self.slots.resize_with(n, || None);
+        }
+        let (strings, profile) = (self.strings, self.profile);
+        let entry = self.slots.get_mut(slot);
+        match entry {
+            Some(e) => e.get_or_insert_with(|| match profile.get(slot) {
+                Some(Value::Str(s)) => Interned::Str(strings.ids.get_str(s).copied()),
+                Some(Value::StrSet(set)) => {
+                    let mut ids: Vec<u32> = set
+                        .iter()
+                        .filter_map(|x| strings.ids.get_str(x).copied())
+                        .collect();
+                    ids.sort_unstable();
+                    Interned::Set(ids)
+                }
+                Some(Value::Map(m)) => Interned::Map(
+                    m.iter()
+                        .filter_map(|(k, v)| strings.ids.get_str(k).map(|&id| (id, v)))
+                        .collect(),
+                ),
+                _ => Interned::Missing,
+            }),
+            None => &Interned::Missing,
+        }
+    }
+
+    fn str_id(&mut self, slot: usize) -> Option<Option<u32>> {
+        match self.slot(slot) {
+            Interned::Str(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, slot: usize) -> Option<&[u32]> {
+        match self.slot(slot) {
+            Interned::Set(ids) => Some(ids),
+            _ => None,
+        }
+    }
+
+    fn entry(&mut self, slot: usize, key: u32) -> Option<&'p Value> {
+        match self.slot(slot) {
+            Interned::Map(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+}
+
+impl Operand {
+    fn of(e: &CExpr, c: &Compiled, strings: &mut Strings) -> Option<Operand> {
+        match e {
+            CExpr::Profile(s) => Some(Operand::Profile(*s)),
+            CExpr::Const(v) => Some(Operand::Const(v.clone())),
+            other => map_entry(other).map(|(s, k)| Operand::Entry(s, strings.id(&k))),
+        }
+        .filter(|o| match o {
+            // A map entry is read through the resolver, which interns maps only.
+            Operand::Entry(s, _) => matches!(
+                profile_type(c, *s),
+                Some(Type::MapInt | Type::MapFloat | Type::MapString)
+            ),
+            _ => true,
+        })
+    }
+
+    fn get<'a>(&'a self, r: &mut Resolver<'a>) -> Option<&'a Value> {
         match self {
-            Operand::Profile(s) => profile.get(*s),
-            Operand::Entry(s, k) => match profile.get(*s) {
-                Some(Value::Map(m)) => m.get(k),
-                _ => None,
-            },
+            Operand::Profile(s) => r.profile.get(*s),
+            Operand::Entry(s, k) => r.entry(*s, *k),
             Operand::Const(v) => Some(v),
         }
     }
 }
 
 impl Atom {
-    fn compile(e: &CExpr) -> Atom {
+    fn compile(e: &CExpr, c: &Compiled, strings: &mut Strings) -> Atom {
+        let ty = |s: usize| profile_type(c, s);
         match e {
             CExpr::Binary(op, a, b) => {
                 use BinaryOp::*;
+                match (op, &**a, &**b) {
+                    (Eq, CExpr::Profile(s), CExpr::Const(Value::Str(k)))
+                    | (Eq, CExpr::Const(Value::Str(k)), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::String) =>
+                    {
+                        return Atom::StrEq(*s, strings.id(k));
+                    }
+                    (In, CExpr::Profile(s), CExpr::Const(l)) if ty(*s) == Some(Type::String) => {
+                        if let Some(ids) = strings.list(l) {
+                            return Atom::StrIn(*s, ids);
+                        }
+                    }
+                    (In, CExpr::Const(Value::Str(k)), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::SetString) =>
+                    {
+                        return Atom::SetHasId(*s, strings.id(k));
+                    }
+                    (Intersects, CExpr::Profile(s), CExpr::Const(l))
+                    | (Intersects, CExpr::Const(l), CExpr::Profile(s))
+                        if ty(*s) == Some(Type::SetString) =>
+                    {
+                        if let Some(ids) = strings.list(l) {
+                            return Atom::SetMeets(*s, ids);
+                        }
+                    }
+                    _ => {}
+                }
                 match (op, &**a, &**b) {
                     (In, CExpr::Const(k @ Value::Str(_)), CExpr::Profile(s)) => {
                         return Atom::SetHas(*s, k.clone());
@@ -257,7 +526,7 @@ impl Atom {
                     (Eq | Ne | Lt | Le | Gt | Ge, x, CExpr::Const(Value::Int(k)))
                         if !matches!(x, CExpr::Const(_)) =>
                     {
-                        if let Some(x) = Operand::of(x) {
+                        if let Some(x) = Operand::of(x, c, strings) {
                             return Atom::IntCmp(*op, x, *k);
                         }
                     }
@@ -271,23 +540,24 @@ impl Atom {
                             Ge => Le,
                             other => *other,
                         };
-                        if let Some(y) = Operand::of(y) {
+                        if let Some(y) = Operand::of(y, c, strings) {
                             return Atom::IntCmp(flipped, y, *k);
                         }
                     }
                     _ => {}
                 }
-                if let (Some(x), Some(y)) = (Operand::of(a), Operand::of(b)) {
+                if let (Some(x), Some(y)) = (Operand::of(a, c, strings), Operand::of(b, c, strings))
+                {
                     return Atom::Compare(*op, x, y);
                 }
             }
             CExpr::Exists(a) => {
-                if let Some(x) = Operand::of(a) {
+                if let Some(x) = Operand::of(a, c, strings) {
                     return Atom::Exists(x);
                 }
             }
             CExpr::Profile(s) => return Atom::Field(*s),
-            CExpr::Not(a) => match Atom::compile(a) {
+            CExpr::Not(a) => match Atom::compile(a, c, strings) {
                 Atom::Expr(_) => {}
                 inner => return Atom::Not(Box::new(inner)),
             },
@@ -296,13 +566,21 @@ impl Atom {
         Atom::Expr(e.clone())
     }
 
-    fn holds(&self, profile: &Profile, holds: &dyn Fn(&CExpr) -> bool) -> bool {
+    fn holds<'a>(&'a self, r: &mut Resolver<'a>, holds: &dyn Fn(&CExpr) -> bool) -> bool {
+        let profile = r.profile;
         match self {
-            Atom::Compare(op, a, b) => matches!(
-                crate::eval::binary_ref(*op, a.get(profile), b.get(profile)),
-                Some(Value::Bool(true))
-            ),
-            Atom::IntCmp(op, a, k) => match a.get(profile) {
+            Atom::Compare(op, a, b) => {
+                let x = a.get(r);
+                let y = b.get(r);
+                matches!(crate::eval::binary_ref(*op, x, y), Some(Value::Bool(true)))
+            }
+            Atom::StrEq(s, k) => r.str_id(*s) == Some(Some(*k)),
+            Atom::StrIn(s, ids) => r.str_id(*s).flatten().is_some_and(|id| ids.contains(&id)),
+            Atom::SetHasId(s, k) => r.set(*s).is_some_and(|set| set.binary_search(k).is_ok()),
+            Atom::SetMeets(s, ids) => r
+                .set(*s)
+                .is_some_and(|set| ids.iter().any(|k| set.binary_search(k).is_ok())),
+            Atom::IntCmp(op, a, k) => match a.get(r) {
                 // Missing: every comparison is false.
                 None => false,
                 Some(Value::Int(x)) => {
@@ -330,9 +608,9 @@ impl Atom {
                     Some(Value::Bool(true))
                 ),
             },
-            Atom::Exists(a) => a.get(profile).is_some(),
+            Atom::Exists(a) => a.get(r).is_some(),
             Atom::Field(s) => matches!(profile.get(*s), Some(Value::Bool(true))),
-            Atom::Not(a) => !a.holds(profile, holds),
+            Atom::Not(a) => !a.holds(r, holds),
             Atom::Expr(e) => holds(e),
         }
     }
@@ -353,6 +631,8 @@ pub(crate) struct KindIndex {
     above: HashMap<usize, Vec<(f64, Entry)>>,
     /// Per slot: (threshold, entry), sorted by threshold descending.
     below: HashMap<usize, Vec<(f64, Entry)>>,
+    /// `profile.FLAG` (a bool field as a condition): by the field's slot.
+    truthy: Vec<(usize, Vec<Entry>)>,
     pub(crate) indexed: usize,
 }
 
@@ -360,8 +640,12 @@ pub(crate) struct KindIndex {
 #[derive(Debug, Clone)]
 pub(crate) struct RuleIndex {
     kinds: Vec<KindIndex>,
+    /// How many rules the package has (the size of the matched set of an event).
+    rules: usize,
     /// Every conjunction's remainder, back to back.
     atoms: Vec<Atom>,
+    /// The strings the atoms compare with, interned.
+    strings: Strings,
 }
 
 fn has_script(e: &CExpr, c: &Compiled, depth: usize) -> bool {
@@ -444,6 +728,10 @@ fn access(e: &CExpr, c: &Compiled) -> Option<Access> {
     if let CExpr::Exists(inner) = e {
         return map_entry(inner).map(|(s, k)| Access::MapKey(s, k));
     }
+    // A bool field as a condition holds when it is `true`.
+    if let CExpr::Profile(s) = e {
+        return (profile_type(c, *s)? == Type::Bool).then_some(Access::True(*s));
+    }
     let CExpr::Binary(op, a, b) = e else {
         return None;
     };
@@ -521,10 +809,12 @@ fn exact_keys(a: &Access) -> Option<(usize, &[Key])> {
 /// package tests least (see [`KeyUse`]); then the first — and the conjunction's
 /// remainder under it.
 fn best_access(conj: &[&CExpr], c: &Compiled, uses: &KeyUse) -> Option<(Access, Vec<CExpr>)> {
+    // A flag is exact but often common: after memberships and equalities.
     let rank = |a: &Access| match a {
         Access::SetHas(..) | Access::Equal(..) => 0,
-        Access::MapKey(..) => 1,
-        Access::Above { .. } | Access::Below { .. } => 2,
+        Access::True(_) => 1,
+        Access::MapKey(..) => 2,
+        Access::Above { .. } | Access::Below { .. } => 3,
     };
     let weight = |a: &Access| {
         exact_keys(a).map_or(0, |(slot, keys)| {
@@ -554,9 +844,10 @@ impl RuleIndex {
             .map(|_| KindIndex::default())
             .collect();
         let mut atoms = Vec::new();
+        let mut strings = Strings::default();
         let mut entry = |rule: u32, remainder: &[CExpr]| {
             let start = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
-            atoms.extend(remainder.iter().map(Atom::compile));
+            atoms.extend(remainder.iter().map(|e| Atom::compile(e, c, &mut strings)));
             let end = u32::try_from(atoms.len()).unwrap_or(u32::MAX);
             Entry { rule, start, end }
         };
@@ -621,35 +912,44 @@ impl RuleIndex {
                 v.sort_by(|a, b| b.0.total_cmp(&a.0));
             }
         }
-        RuleIndex { kinds, atoms }
+        RuleIndex {
+            kinds,
+            rules: c.rules.len(),
+            atoms,
+            strings,
+        }
     }
 
     /// The rules of this event kind whose `when` holds for the profile, as sorted rule
     /// indexes (evaluation order). Each candidate conjunction — every one that can hold
     /// is on a posting list the profile reaches — has its remainder evaluated with
-    /// `holds` where it is found; no candidate list is built or sorted. A rule reached
-    /// twice (two conjunctions, or an `intersects` list the profile meets twice) is
-    /// evaluated twice, which is harmless: remainders call no scripts, so evaluating
-    /// them has no effect but the answer.
+    /// `holds` where it is found, unless its rule has matched already (two
+    /// conjunctions, or an `intersects` list the profile meets twice); no candidate list
+    /// is built. Matched rules are marked in a bitset over rule indexes, which are
+    /// numbered in evaluation order when the package is compiled: reading it out gives
+    /// them sorted without comparing names or sorting, however many fire ([`RuleSet`]:
+    /// a sparse set of a large package is read through its summary words). Remainders
+    /// call no scripts, so evaluating them has no effect but the answer.
     pub(crate) fn matching(
         &self,
         kind: tailor_lang::ast::EventKind,
         profile: &Profile,
         holds: &dyn Fn(&CExpr) -> bool,
-        out: &mut Vec<u32>,
+        matched: &mut RuleSet,
     ) {
-        out.clear();
+        matched.clear(self.rules);
         let Some(k) = self.kinds.get(kind as usize) else {
             return;
         };
+        let mut r = Resolver::new(&self.strings, profile);
         let mut check = |e: &Entry| {
-            let remainder = self
-                .atoms
-                .get(e.start as usize..e.end as usize)
-                .unwrap_or(&[]);
-            if remainder.iter().all(|a| a.holds(profile, holds)) {
-                out.push(e.rule);
-            }
+            matched.insert_if(e.rule, || {
+                let remainder = self
+                    .atoms
+                    .get(e.start as usize..e.end as usize)
+                    .unwrap_or(&[]);
+                remainder.iter().all(|a| a.holds(&mut r, holds))
+            });
         };
         k.always.iter().for_each(&mut check);
         for (slot, map) in k.set_has.iter() {
@@ -687,8 +987,11 @@ impl RuleIndex {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        for (slot, list) in &k.truthy {
+            if matches!(profile.get(*slot), Some(Value::Bool(true))) {
+                list.iter().for_each(&mut check);
+            }
+        }
     }
 
     pub(crate) fn always_checked(&self) -> usize {
@@ -731,6 +1034,20 @@ impl KindIndex {
             Access::Below { slot, threshold } => {
                 self.below.entry(*slot).or_default().push((*threshold, r));
             }
+            Access::True(slot) => {
+                let at = match self.truthy.iter().position(|(s, _)| s == slot) {
+                    Some(at) => at,
+                    None => {
+                        self.truthy.push((*slot, Vec::new()));
+                        self.truthy.len() - 1
+                    }
+                };
+                if let Some((_, list)) = self.truthy.get_mut(at)
+                    && list.last() != Some(&r)
+                {
+                    list.push(r);
+                }
+            }
         }
     }
 }
@@ -739,6 +1056,34 @@ impl KindIndex {
 mod tests {
     use super::*;
     use crate::package::Package;
+
+    /// A rule set reads out its members ascending, all or those in a mask, however
+    /// sparse, across summary words.
+    #[test]
+    fn a_rule_set_reads_out_its_members_in_order() {
+        let n = 10_000;
+        let mask = bitset(n, (0..n).map(|i| i % 3 == 0 || i == 9_998));
+        let mut set = RuleSet::default();
+        for members in [vec![4u32, 9_998], (0..4_000).map(|i| i * 2 + 1).collect()] {
+            set.clear(n);
+            for &r in members.iter().rev() {
+                set.insert(r);
+            }
+            set.remove(7);
+            let members: Vec<u32> = members.into_iter().filter(|&r| r != 7).collect();
+            let mut all = Vec::new();
+            set.each(None, &mut |r| all.push(r));
+            assert_eq!(all, members);
+            let mut masked = Vec::new();
+            set.each(Some(&mask), &mut |r| masked.push(r));
+            let want: Vec<u32> = members
+                .iter()
+                .copied()
+                .filter(|&r| r % 3 == 0 || r == 9_998)
+                .collect();
+            assert_eq!(masked, want);
+        }
+    }
 
     /// A conjunction of two memberships is found through the key fewer rules test: the
     /// popular topic of a segment would make it a candidate for most readers.
