@@ -26,7 +26,7 @@ pub struct Args {
     at: Option<jiff::Timestamp>,
     /// Worker threads. Default: the machine's available parallelism. Every worker after
     /// the first evaluates with its own copy of the index (about 600 bytes per rule and
-    /// 230 per block; the package and the blocks are shared).
+    /// 290 per block; the package and the blocks are shared).
     #[arg(long)]
     threads: Option<usize>,
     /// The evaluator: `indexed` (default) or `reference`; both give identical lines.
@@ -107,7 +107,7 @@ pub fn run(a: Args) -> Result<(), Rejected> {
     // worker after the first evaluates with its own copy of the index: two cores reading
     // one index went at about 1.6× one core, with a copy each about 1.8–1.9×
     // (BENCHMARKS.md, "Threads"). A copy is the derived indexes only, about 600 bytes per
-    // rule and 230 per block; the package and the blocks stay shared.
+    // rule and 290 per block; the package and the blocks stay shared.
     const CHUNK: usize = 256;
     let next = AtomicUsize::new(0);
     let out = std::sync::Mutex::new(InOrder::new(std::io::BufWriter::new(file)));
