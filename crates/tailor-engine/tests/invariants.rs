@@ -394,6 +394,20 @@ struct World {
 
 type Past = (i64, Vec<usize>, Vec<usize>, usize);
 
+/// Up to six past deliveries: when (hours before `t0`), which of the first `blocks`
+/// blocks they carried, which of the rules `r0`–`r5` fired, and the event kind.
+fn past(blocks: usize) -> impl Strategy<Value = Vec<Past>> {
+    proptest::collection::vec(
+        (
+            -60i64..1,
+            proptest::sample::subsequence((0..blocks).collect::<Vec<_>>(), 0..4),
+            proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3),
+            0usize..3,
+        ),
+        0..6,
+    )
+}
+
 fn world(
     spec: &Spec,
     blocks: &[BlockSpec],
@@ -470,7 +484,7 @@ proptest! {
         interests in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
         places in proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3),
         kind in 0usize..3,
-        past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..30).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
+        past in past(30),
     ) {
         let World { src: _, pkg, profile, catalog, deliveries } = world(&spec, &blocks, age, city, &interests, &places, &past)?;
         let reader = Reader { city, interests: &interests, places: &places };
@@ -556,7 +570,7 @@ proptest! {
         interests in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
         places in proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3),
         kind in 0usize..3,
-        past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..40).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
+        past in past(40),
     ) {
         let w = world(&spec, &blocks, age, city, &interests, &places, &past)?;
         indexed_equals_reference(w, kind)?;
@@ -573,7 +587,7 @@ proptest! {
         interests in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4),
         places in proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3),
         kind in 0usize..3,
-        past in proptest::collection::vec((-60i64..1, proptest::sample::subsequence((0usize..80).collect::<Vec<_>>(), 0..4), proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..3), 0usize..3), 0..6),
+        past in past(80),
     ) {
         let w = world(&spec, &blocks, age, city, &interests, &places, &past)?;
         indexed_equals_reference(w, kind)?;

@@ -10,7 +10,7 @@ pub(super) fn request_event(
     kind: Option<&str>,
     at: Option<&str>,
     default_kind: EventKind,
-    open: Option<&OpenFields>,
+    open: Option<(&OpenFields, &Account)>,
 ) -> Result<Event, ApiError> {
     let kind = match kind {
         None => default_kind,
@@ -34,8 +34,11 @@ pub(super) fn request_event(
         (EventKind::Open, None) => Err(ApiError::bad(
             "`open` events are posted to `POST /v1/{account}/events` with `block` (and `rule`, `section`, `delivered`)",
         )),
-        (EventKind::Open, Some(o)) => o.event(at),
-        (_, Some(o)) if o.given() => Err(ApiError::bad(format!(
+        // The opened block as the serving catalog holds it now (language.md §12).
+        (EventKind::Open, Some((o, account))) => {
+            Ok(crate::opens::open_event(account, at, o.item()?))
+        }
+        (_, Some((o, _))) if o.given() => Err(ApiError::bad(format!(
             "`block`, `rule`, `section` and `delivered` describe an opened item: they need `\"event\": \"open\"`, not `{}`",
             kind.name()
         ))),
@@ -60,8 +63,8 @@ impl OpenFields {
             || self.delivered.is_some()
     }
 
-    /// The `open` event of this item at `at` (the block as the serving catalog holds it).
-    fn event(&self, at: jiff::Timestamp) -> Result<Event, ApiError> {
+    /// The opened item these fields name.
+    fn item(&self) -> Result<OpenedItem, ApiError> {
         let block = self
             .block
             .clone()
@@ -78,16 +81,12 @@ impl OpenFields {
                 })
             })
             .transpose()?;
-        Ok(Event::open(
-            at,
-            OpenedItem {
-                block,
-                rule: self.rule.clone(),
-                section: self.section.clone(),
-                delivered,
-            },
-            None,
-        ))
+        Ok(OpenedItem {
+            block,
+            rule: self.rule.clone(),
+            section: self.section.clone(),
+            delivered,
+        })
     }
 }
 
@@ -132,15 +131,10 @@ impl EventBody {
             self.event.as_deref(),
             self.at.as_deref(),
             default_kind,
-            Some(&open),
+            Some((&open, account)),
         )?;
-        if let Some(opened) = &event.opened {
-            // The opened block as the serving catalog holds it now (language.md §12).
-            return Ok(crate::opens::open_event(
-                account,
-                event.at,
-                opened.item.clone(),
-            ));
+        if event.opened.is_some() {
+            return Ok(event);
         }
         Ok(Event {
             text: self.text.clone(),

@@ -368,6 +368,33 @@ impl RedisStore {
     }
 
     /// A history member: unique across processes, ordered by commit time within a second.
+    /// The operations that add one history record (a delivery or an open), scored by its
+    /// time, to a reader's history key. The record is needed for the package's history
+    /// window after its own time; a reader who comes back later starts afresh.
+    fn append_history(
+        &self,
+        ops: &mut Vec<(String, &'static str, Vec<Vec<u8>>)>,
+        reader: String,
+        at: jiff::Timestamp,
+        json: &str,
+        keep_secs: i64,
+    ) {
+        let key = format!("{reader}:history");
+        ops.push((
+            key.clone(),
+            "ZADD",
+            vec![
+                at.as_second().to_string().into_bytes(),
+                self.member(json).into_bytes(),
+            ],
+        ));
+        ops.push((
+            key,
+            "EXPIRE",
+            vec![keep_secs.max(1).to_string().into_bytes()],
+        ));
+    }
+
     fn member(&self, json: &str) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -519,38 +546,28 @@ impl Store for RedisStore {
                     delivery,
                     keep_secs,
                 } => {
-                    let key = format!("{}:history", reader(account, &delivery.user));
                     let json = serde_json::to_string(delivery).map_err(failed)?;
-                    ops.push((
-                        key.clone(),
-                        "ZADD",
-                        vec![
-                            delivery.at.as_second().to_string().into_bytes(),
-                            self.member(&json).into_bytes(),
-                        ],
-                    ));
-                    // The record is needed for the package's history window after its
-                    // own time; a reader who comes back later starts afresh.
-                    let keep = (*keep_secs).max(1);
-                    ops.push((key, "EXPIRE", vec![keep.to_string().into_bytes()]));
+                    self.append_history(
+                        &mut ops,
+                        reader(account, &delivery.user),
+                        delivery.at,
+                        &json,
+                        *keep_secs,
+                    );
                 }
                 Write::AppendOpen {
                     account,
                     open,
                     keep_secs,
                 } => {
-                    let key = format!("{}:history", reader(account, &open.user));
                     let json = serde_json::to_string(open).map_err(failed)?;
-                    ops.push((
-                        key.clone(),
-                        "ZADD",
-                        vec![
-                            open.at.as_second().to_string().into_bytes(),
-                            self.member(&json).into_bytes(),
-                        ],
-                    ));
-                    let keep = (*keep_secs).max(1);
-                    ops.push((key, "EXPIRE", vec![keep.to_string().into_bytes()]));
+                    self.append_history(
+                        &mut ops,
+                        reader(account, &open.user),
+                        open.at,
+                        &json,
+                        *keep_secs,
+                    );
                 }
                 Write::PruneHistory {
                     account,
